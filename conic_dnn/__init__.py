@@ -1,0 +1,63 @@
+"""conic_dnn: exact analysis of L2-regularised deep networks through their covariance cone.
+
+The pipeline (one module per stage)::
+
+    data -> Problem (problem.py)
+         -> formulations: parameters / activations / covariances (formulations.py, forces.py)
+         -> the cone S_s and one layer's cone program (cone.py, layer.py, solvers.py)
+         -> solvers: global two-layer, block-coordinate for deeper (two_layer.py, alternating.py)
+         -> neuron decomposition: CP factorisation, Caratheodory / LP pruning (decompose.py)
+         -> Network: plain weight matrices (network.py)
+         -> certificates and reports (certificate.py, report.py)
+
+The mathematics is in the module docstrings; the conventions (samples as rows, the loss
+``C(Z_L) + lam * sum ||W_l||_F^2`` with the MSE ``(1/N) ||Z_L - Y||_F^2``) follow
+Jacot, Golikov, Hongler & Gabriel (2022), arXiv:2205.15809.
+"""
+
+from .activations import (
+    Homogeneous,
+    NonHomogeneous,
+    absolute,
+    get_activation,
+    homogeneous,
+    identity,
+    leaky_relu,
+    relu,
+)
+from .errors import (
+    ConicDNNError,
+    ConvergenceWarning,
+    DecompositionWarning,
+    InaccurateSolutionWarning,
+    SizeLimitError,
+    SolverFailedError,
+)
+from .forces import Forces, attraction_repulsion
+from .formulations import (
+    activations_from_weights,
+    covariances_from_activations,
+    loss_activations,
+    loss_covariances,
+    loss_parameters,
+    min_norm_weights,
+    range_residuals,
+    range_violations,
+)
+from .losses import MSE, CrossEntropy, Hinge, Huber, Logistic, Loss, get_loss
+from .network import Network
+from .problem import Problem
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Problem", "Network",
+    "Homogeneous", "NonHomogeneous", "relu", "leaky_relu", "absolute", "identity",
+    "homogeneous", "get_activation",
+    "Loss", "MSE", "Logistic", "Hinge", "CrossEntropy", "Huber", "get_loss",
+    "loss_parameters", "activations_from_weights", "loss_activations", "range_residuals",
+    "range_violations", "min_norm_weights", "covariances_from_activations", "loss_covariances",
+    "Forces", "attraction_repulsion",
+    "ConicDNNError", "SolverFailedError", "SizeLimitError", "InaccurateSolutionWarning",
+    "DecompositionWarning", "ConvergenceWarning",
+]
