@@ -1,0 +1,229 @@
+"""The covariance cone ``S_s`` as cvxpy constraints: a composable building block.
+
+``S_s = cone{(z z^T, s(z) s(z)^T) : z in R^N}`` for ``s(z) = a*max(z,0) - b*max(-z,0)``
+(MATH.md §3). Representations behind one interface, :class:`CovarianceCone`:
+
+``"pattern"``
+    ``K = sum_P S_P C_P S_P``, ``G = sum_P T_P C_P T_P`` with one doubly-nonnegative block
+    ``C_P`` (PSD and entrywise >= 0) per sign pattern ``P``. Exact for ``N <= 4``
+    (CP = DNN up to order 4), a relaxation (outer approximation) beyond. When the neurons are
+    restricted to a subspace ``range(Q)`` (first layer: ``range(X)``), each block is
+    parametrised as ``C_P = S_P Q W_P Q^T S_P`` with ``W_P`` PSD (facial reduction: the
+    range condition holds by construction and the blocks are ``r x r``), and only the patterns
+    of the hyperplane arrangement are used.
+``"lifted"``
+    ``w = (z_+, z_-)`` in R^{2N}; one ``2N x 2N`` DNN block ``M`` with ``diag(M_{+-}) = 0``;
+    ``K = M_{++} - M_{+-} - M_{-+} + M_{--}``, ``G = a^2 M_{++} - ab (M_{+-} + M_{-+})
+    + b^2 M_{--}``. Cheaper, looser: a lower bound only.
+identity activation
+    ``S_s = {(M, M) : M PSD}`` exactly, one PSD block (any representation).
+
+Usage in a model of one's own::
+
+    K = cp.Variable((N, N), symmetric=True); G = cp.Variable((N, N), symmetric=True)
+    cons = cone_constraints(K, G, "relu")            # (K, G) in S_s (relaxed for N > 4)
+    cp.Problem(objective, cons + my_constraints)
+"""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+
+from .activations import get_activation
+from .patterns import all_patterns, arrangement_patterns, pattern_signs, useful_patterns
+
+__all__ = ["CovarianceCone", "cone_constraints", "REPRESENTATIONS", "EXACT_PATTERN_MAX_N"]
+
+REPRESENTATIONS = ("pattern", "lifted")
+EXACT_PATTERN_MAX_N = 4
+
+
+def _nonneg(M: cp.Expression) -> cp.Constraint:
+    """Entrywise nonnegativity of a symmetric matrix through its strict upper triangle
+    (the diagonal of a PSD matrix is nonnegative already; SOLVERS.md: ~17 % faster)."""
+    return cp.upper_tri(M) >= 0
+
+
+def _dedupe_even(patterns: np.ndarray) -> np.ndarray:
+    """Keep one of each complementary pair (for ``b = -a``, ``P`` and its complement give the
+    same generators)."""
+    seen, rows = set(), []
+    for i, p in enumerate(patterns):
+        if (~p).tobytes() not in seen:
+            seen.add(p.tobytes())
+            rows.append(i)
+    return patterns[rows]
+
+
+class CovarianceCone:
+    """Expressions ``K``, ``G`` (cvxpy, ``N x N``) ranging over (an approximation of) ``S_s``.
+
+    Parameters
+    ----------
+    N : int
+        Number of data points.
+    activation : str or Homogeneous
+        A positively homogeneous activation.
+    representation : {"pattern", "lifted"}
+    patterns : ndarray of bool, shape (m, N), optional
+        Sign patterns to use (``"pattern"`` only); default: every useful pattern, or those of
+        the arrangement of ``H`` when given.
+    H : ndarray, shape (N, p), optional
+        Restrict neurons to ``range(H)`` (the first layer: ``H = [X, bias*1]``).
+    drop_useless : bool, default False
+        Leave out the patterns whose generators have ``s(z) = 0`` (ReLU: all-negative
+        neurons) and, for the absolute value, one of each complementary pair. The cone is then
+        smaller, but no minimiser of a layer program (whose cost grows with ``K`` and falls
+        only through ``G``) is lost; the layer programs use it.
+
+    Attributes
+    ----------
+    K, G : cvxpy.Expression
+        The pre- and post-activation covariances (``G`` without any bias shift).
+    constraints : list of cvxpy.Constraint
+        Everything that makes ``(K, G)`` a member.
+    blocks : list of cvxpy.Variable
+        ``W_P`` per pattern (``"pattern"``), ``[M]`` (``"lifted"``) or ``[M]`` (identity).
+    patterns : ndarray of bool or None
+    Q : ndarray, shape (N, r)
+        Basis of the subspace the neurons live in (identity matrix when unrestricted).
+    exact : bool
+        True when the representation equals ``S_s`` (not only a relaxation of it).
+    """
+
+    def __init__(self, N: int, activation="relu", representation: str = "pattern",
+                 patterns: np.ndarray | None = None, H: np.ndarray | None = None,
+                 drop_useless: bool = False):
+        if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
+            raise ValueError(f"N: expected a positive integer, got {N!r}")
+        act = get_activation(activation)
+        if not act.is_homogeneous:
+            raise ValueError(f"activation: the covariance cone needs a positively homogeneous "
+                             f"activation, got {act.name!r}")
+        if representation not in REPRESENTATIONS:
+            raise ValueError(f"representation: expected one of {', '.join(REPRESENTATIONS)}, "
+                             f"got {representation!r}")
+        self.N, self.activation, self.representation = int(N), act, representation
+        a, b = float(act.a), float(act.b)
+        if H is not None:
+            H = np.asarray(H, dtype=float)
+            if H.ndim != 2 or H.shape[0] != N:
+                raise ValueError(f"H: expected shape ({N}, p), got {H.shape}")
+            U, sv, _ = np.linalg.svd(H, full_matrices=False)
+            r = int(np.sum(sv > 1e-12 * sv[0])) if sv.size and sv[0] > 0 else 0
+            self.Q = U[:, :r]
+        else:
+            self.Q = np.eye(N)
+        self.restricted = self.Q.shape[1] < N
+        self.constraints: list = []
+        self.blocks: list = []
+        self.patterns = None
+        if act.is_linear:
+            self._identity()
+        elif representation == "pattern":
+            if patterns is None:
+                if H is not None and self.restricted:
+                    patterns = arrangement_patterns(H)[0]
+                else:
+                    patterns = all_patterns(N)
+            patterns = np.asarray(patterns, dtype=bool)
+            if patterns.ndim != 2 or patterns.shape[1] != N:
+                raise ValueError(f"patterns: expected a boolean array of shape (m, {N}), "
+                                 f"got {patterns.shape}")
+            if drop_useless:
+                patterns = useful_patterns(patterns, a, b)
+            elif a == -b:  # P and its complement give identical generators
+                patterns = _dedupe_even(patterns)
+            self.patterns = patterns
+            self._pattern(a, b)
+        else:
+            self._lifted(a, b)
+        self.exact = bool(act.is_linear or (representation == "pattern"
+                                            and N <= EXACT_PATTERN_MAX_N))
+
+    # --- representations -----------------------------------------------------------------
+    def _identity(self):
+        Q, r = self.Q, self.Q.shape[1]
+        W = cp.Variable((r, r), PSD=True, name="M")
+        self.blocks = [W]
+        M = W if not self.restricted else Q @ W @ Q.T
+        self.K = self.G = M
+
+    def _pattern(self, a, b):
+        N, Q, r = self.N, self.Q, self.Q.shape[1]
+        S, T = pattern_signs(self.patterns, a, b)
+        Ks, Gs = [], []
+        for i in range(len(self.patterns)):
+            if self.restricted:
+                W = cp.Variable((r, r), PSD=True, name=f"W_{i}")
+                C = (S[i][:, None] * Q) @ W @ (S[i][:, None] * Q).T   # S_P Q W Q^T S_P
+                self.constraints.append(_nonneg(C))
+            else:
+                W = cp.Variable((N, N), PSD=True, name=f"C_{i}")
+                C = W
+                self.constraints.append(_nonneg(W))
+            self.blocks.append(W)
+            Ks.append(cp.multiply(np.outer(S[i], S[i]), C))
+            Gs.append(cp.multiply(np.outer(T[i], T[i]), C))
+        if not Ks:
+            zero = cp.Constant(np.zeros((N, N)))
+            self.K = self.G = zero
+            return
+        self.K = cp.sum(Ks) if len(Ks) > 1 else Ks[0]
+        self.G = cp.sum(Gs) if len(Gs) > 1 else Gs[0]
+
+    def _lifted(self, a, b):
+        N = self.N
+        M = cp.Variable((2 * N, 2 * N), PSD=True, name="M")
+        self.blocks = [M]
+        Mpp, Mpm, Mmp, Mmm = M[:N, :N], M[:N, N:], M[N:, :N], M[N:, N:]
+        self.constraints += [_nonneg(M), cp.diag(Mpm) == 0]
+        self.K = Mpp - Mpm - Mmp + Mmm
+        self.G = a * a * Mpp - a * b * (Mpm + Mmp) + b * b * Mmm
+        if self.restricted:
+            V = np.linalg.svd(np.eye(N) - self.Q @ self.Q.T)[0][:, : N - self.Q.shape[1]]
+            self.constraints.append(V.T @ self.K @ V == 0)
+
+    # --- reading back ----------------------------------------------------------------------
+    def block_values(self) -> list[np.ndarray]:
+        """The ``N x N`` blocks ``C_P`` at the current solution (``"pattern"`` only)."""
+        out = []
+        for W in self.blocks:
+            Wv = np.asarray(W.value, dtype=float)
+            out.append(self.Q @ Wv @ self.Q.T if self.restricted else Wv)
+        return out
+
+    def contains(self, K, G, shift: float = 0.0) -> list:
+        """Constraints saying ``(K, G - shift * 1 1^T)`` equals this cone's member."""
+        ones = np.ones((self.N, self.N))
+        return [K == self.K, G - shift * ones == self.G] + self.constraints
+
+    def __repr__(self) -> str:
+        m = len(self.patterns) if self.patterns is not None else 0
+        return (f"CovarianceCone(N={self.N}, activation={self.activation.name!r}, "
+                f"representation={self.representation!r}, patterns={m}, "
+                f"subspace_dim={self.Q.shape[1]}, exact={self.exact})")
+
+
+def cone_constraints(K, G, activation="relu", representation: str = "pattern",
+                     patterns=None, H=None, shift: float = 0.0,
+                     drop_useless: bool = False) -> list:
+    """Constraints putting the user's ``(K, G - shift * 1 1^T)`` in (an approximation of) S_s.
+
+    Parameters
+    ----------
+    K, G : cvxpy.Expression, shape (N, N)
+        The user's own variables or expressions.
+    activation, representation, patterns, H, drop_useless
+        As for :class:`CovarianceCone`.
+    shift : float, default 0
+        ``bias^2``: the cone is shifted by ``(0, bias^2 1 1^T)`` with biases (MATH.md §1).
+
+    Returns
+    -------
+    list of cvxpy.Constraint
+    """
+    N = K.shape[0]
+    cone = CovarianceCone(N, activation, representation, patterns, H, drop_useless)
+    return cone.contains(K, G, shift)

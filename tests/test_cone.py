@@ -1,0 +1,105 @@
+"""The cone as a composable cvxpy building block."""
+
+import cvxpy as cp
+import numpy as np
+import pytest
+
+import conic_dnn as cd
+from conic_dnn.cone import CovarianceCone, cone_constraints
+from conic_dnn.patterns import arrangement_patterns
+
+
+def _member(K0, G0, activation, representation="pattern", H=None, shift=0.0):
+    """'optimal' when the squared distance of (K0, G0) to the cone is ~0 (relative 1e-7),
+    'infeasible' when it is clearly positive (equality-constrained feasibility problems on a
+    face of the cone have no interior, which interior-point solvers handle poorly)."""
+    N = K0.shape[0]
+    K = cp.Variable((N, N), symmetric=True)
+    G = cp.Variable((N, N), symmetric=True)
+    cons = cone_constraints(K, G, activation, representation, H=H, shift=shift)
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(K - K0) + cp.sum_squares(G - G0)), cons)
+    prob.solve(solver="CLARABEL")
+    # targets on low-dimensional faces (rank-one, range-restricted) lack strict
+    # complementarity: Clarabel may call the (correct) distance inaccurate
+    assert prob.status in ("optimal", "optimal_inaccurate")
+    scale = np.sum(K0**2) + np.sum(G0**2)
+    if prob.value <= 1e-7 * scale:
+        return "optimal"
+    assert prob.value > 1e-4 * scale  # no grey zone in these tests
+    return "infeasible"
+
+
+@pytest.mark.parametrize("rep", ["pattern", "lifted"])
+@pytest.mark.parametrize("act", ["relu", cd.leaky_relu(0.2), "abs", "identity"])
+def test_networks_are_members(rep, act, rng):
+    N = 4
+    a = cd.get_activation(act)
+    Z = rng.normal(size=(N, 6))
+    K0, G0 = Z @ Z.T, a(Z) @ a(Z).T
+    assert _member(K0, G0, act, rep) == "optimal"
+    # with the bias shift
+    assert _member(K0, G0 + 0.25, act, rep, shift=0.25) == "optimal"
+
+
+@pytest.mark.parametrize("rep", ["pattern", "lifted"])
+def test_non_members_rejected(rep, rng):
+    N = 3
+    Z = rng.normal(size=(N, 5))
+    K0 = Z @ Z.T
+    # ReLU: G must be entrywise nonnegative and dominated by K on the diagonal
+    assert _member(K0, K0 - 10 * np.eye(N) * 0 + np.diag([10.0, 0, 0]) @ K0 @ np.diag(
+        [10.0, 0, 0]), "relu", rep) == "infeasible"
+    G_neg = np.maximum(Z, 0) @ np.maximum(Z, 0).T
+    G_neg[0, 1] = G_neg[1, 0] = -1.0
+    assert _member(K0, G_neg, "relu", rep) == "infeasible"
+
+
+def test_first_layer_range_restriction(rng):
+    X = rng.normal(size=(5, 2))
+    z_in = X @ rng.normal(size=2)
+    z_out = rng.normal(size=5)
+    for z, expected in [(z_in, "optimal"), (z_out, "infeasible")]:
+        K0 = np.outer(z, z)
+        s = np.maximum(z, 0)
+        assert _member(K0, np.outer(s, s), "relu", "pattern", H=X) == expected
+        assert _member(K0, np.outer(s, s), "relu", "lifted", H=X) == expected
+
+
+def test_cone_object(rng):
+    c = CovarianceCone(4, "relu", drop_useless=True)
+    assert c.exact and len(c.patterns) == 15 and len(c.blocks) == 15
+    assert len(CovarianceCone(4, "relu").patterns) == 16
+    assert len(CovarianceCone(4, "abs").patterns) == 8
+    c5 = CovarianceCone(5, "relu")
+    assert not c5.exact
+    ci = CovarianceCone(6, "identity")
+    assert ci.exact and len(ci.blocks) == 1
+    H = rng.normal(size=(6, 2))
+    cr = CovarianceCone(6, "relu", H=H)
+    cells = arrangement_patterns(H)[0]
+    assert cr.restricted and len(cells) == 12 and len(cr.patterns) == 12
+    cu = CovarianceCone(6, "relu", H=H, drop_useless=True)
+    assert len(cu.patterns) == len(cells) - int(any(not p.any() for p in cells))
+    assert "exact=True" in repr(c)
+    with pytest.raises(ValueError, match="representation"):
+        CovarianceCone(3, "relu", representation="cp")
+    with pytest.raises(ValueError, match="homogeneous"):
+        CovarianceCone(3, np.tanh)
+    with pytest.raises(ValueError, match="N"):
+        CovarianceCone(0, "relu")
+
+
+def test_plugin_in_users_own_model(rng):
+    """A user's own model: the ReLU-realisable K closest to a target, with G fixed."""
+    N = 3
+    Z = rng.normal(size=(N, 4))
+    K = cp.Variable((N, N), symmetric=True)
+    G = cp.Variable((N, N), symmetric=True)
+    target = Z @ Z.T
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(K - target) + cp.trace(G)),
+                      cone_constraints(K, G, "relu"))
+    prob.solve(solver="CLARABEL")
+    assert prob.status == "optimal"
+    # the optimum puts no mass on G where it can avoid it: value <= ||0 - 0|| + tr(G) for the
+    # all-negative neurons... any member with K = target has tr(G) >= 0, so value >= 0
+    assert prob.value >= -1e-8
