@@ -175,15 +175,23 @@ class CovarianceCone:
 
     def _lifted(self, a, b):
         N = self.N
-        M = cp.Variable((2 * N, 2 * N), PSD=True, name="M")
-        self.blocks = [M]
+        if self.restricted:
+            # facial reduction: z = z_+ - z_- in range(Q)  <=>  M [V; -V] = 0 for the null
+            # basis V of Q^T; so M = R M' R^T with R a basis of the complement (Slater holds)
+            V = np.linalg.svd(np.eye(N) - self.Q @ self.Q.T)[0][:, : N - self.Q.shape[1]]
+            R = np.linalg.svd(np.vstack([V, -V]))[0][:, V.shape[1]:]
+            Mr = cp.Variable((R.shape[1], R.shape[1]), PSD=True, name="M")
+            M = R @ Mr @ R.T
+            self.blocks = [Mr]
+            self._lift_basis = R
+        else:
+            M = cp.Variable((2 * N, 2 * N), PSD=True, name="M")
+            self.blocks = [M]
+            self._lift_basis = None
         Mpp, Mpm, Mmp, Mmm = M[:N, :N], M[:N, N:], M[N:, :N], M[N:, N:]
         self.constraints += [_nonneg(M), cp.diag(Mpm) == 0]
         self.K = Mpp - Mpm - Mmp + Mmm
         self.G = a * a * Mpp - a * b * (Mpm + Mmp) + b * b * Mmm
-        if self.restricted:
-            V = np.linalg.svd(np.eye(N) - self.Q @ self.Q.T)[0][:, : N - self.Q.shape[1]]
-            self.constraints.append(V.T @ self.K @ V == 0)
 
     # --- reading back ----------------------------------------------------------------------
     def block_values(self) -> list[np.ndarray]:

@@ -1,0 +1,197 @@
+"""Choosing, running and falling back between cone solvers.
+
+Never leave the choice to cvxpy (with an unlicensed MOSEK installed its default picks MOSEK and
+fails). ``solver=None`` tries, in order: Clarabel (interior point, ~1e-8), MOSEK when it imports
+*and* a license check passes, SCS (first order; ``eps_abs = eps_rel = 1e-7``,
+``max_iters = 100000``) — most accurate first. ``solver_options`` may be keyed by solver
+name; a flat dict goes to the first solver tried only. A status ``optimal_inaccurate`` moves on to the
+next solver; if nothing better is found the inaccurate solution is kept with a warning.
+``infeasible`` / ``unbounded`` are trusted from Clarabel and MOSEK only.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import cvxpy as cp
+
+from .errors import InaccurateSolutionWarning, SolverFailedError
+
+__all__ = ["SolveInfo", "available_solvers", "mosek_licensed", "run", "DEFAULT_OPTIONS",
+           "SOLVER_NAMES"]
+
+SOLVER_NAMES = ("CLARABEL", "MOSEK", "SCS")
+DEFAULT_OPTIONS = {
+    "CLARABEL": {"max_iter": 500},
+    "SCS": {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iters": 100_000},
+    "MOSEK": {},
+}
+
+
+@functools.lru_cache(maxsize=1)
+def mosek_licensed() -> bool:
+    """True when ``mosek`` imports and a license can be checked out (cached, silent)."""
+    try:
+        import mosek
+
+        with mosek.Env() as env:
+            env.checkoutlicense(mosek.feature.pts)
+        return True
+    except Exception:
+        return False
+
+
+def available_solvers() -> list[str]:
+    """Usable solvers in the automatic order (Clarabel, MOSEK if licensed, SCS)."""
+    installed = set(cp.installed_solvers())
+    out = []
+    for name in SOLVER_NAMES:
+        if name not in installed:
+            continue
+        if name == "MOSEK" and not mosek_licensed():
+            continue
+        out.append(name)
+    return out
+
+
+def _check_solver(solver) -> list[str]:
+    if solver is None:
+        names = available_solvers()
+        if not names:
+            raise SolverFailedError("no cone solver is installed: expected Clarabel or SCS "
+                                    "(pip install clarabel scs)", status="no solver")
+        return names
+    if not isinstance(solver, str):
+        raise TypeError(f"solver: expected a solver name or None, got {type(solver).__name__}")
+    name = solver.upper()
+    if name not in SOLVER_NAMES:
+        raise ValueError(f"solver: expected one of {', '.join(SOLVER_NAMES)} or None, "
+                         f"got {solver!r}")
+    if name not in cp.installed_solvers():
+        raise ValueError(f"solver: {name} is not installed (installed: "
+                         f"{', '.join(available_solvers()) or 'none'})")
+    if name == "MOSEK" and not mosek_licensed():
+        raise ValueError("solver: MOSEK is installed but no license was found; put a license "
+                         "file at ~/mosek/mosek.lic (or set MOSEKLM_LICENSE_FILE), or pick "
+                         "another solver (solver=None chooses Clarabel, then SCS)")
+    return [name]
+
+
+def _split_options(solver_options, names: list[str]) -> dict:
+    """Options per solver. ``solver_options`` is either keyed by solver name
+    (``{"CLARABEL": {...}, "SCS": {...}}``) or flat, in which case it applies to the first
+    solver tried (the one named by ``solver=``, or Clarabel): option names differ between
+    solvers, so a flat dict is never passed to a fallback."""
+    if solver_options is None:
+        return {}
+    if not isinstance(solver_options, dict):
+        raise TypeError(f"solver_options: expected a dict or None, got "
+                        f"{type(solver_options).__name__}")
+    keys = {str(k).upper() for k in solver_options}
+    if solver_options and keys <= set(SOLVER_NAMES):
+        out = {}
+        for k, v in solver_options.items():
+            if not isinstance(v, dict):
+                raise TypeError(f"solver_options[{k!r}]: expected a dict, got "
+                                f"{type(v).__name__}")
+            out[str(k).upper()] = dict(v)
+        return out
+    return {names[0]: dict(solver_options)}
+
+
+@dataclass
+class SolveInfo:
+    """What happened when a program was solved.
+
+    Attributes
+    ----------
+    status : str
+        cvxpy status of the solution kept.
+    solver : str
+        The solver that produced it.
+    value : float
+        Optimal value reported by the solver.
+    attempts : list of (str, str)
+        ``(solver, status)`` of every attempt, in order (fallbacks show here).
+    compile_time, solver_time : float
+        Seconds spent in cvxpy's compilation and in the solver (summed over attempts).
+    iterations : int or None
+    """
+
+    status: str
+    solver: str
+    value: float
+    attempts: list = field(default_factory=list)
+    compile_time: float = 0.0
+    solver_time: float = 0.0
+    iterations: int | None = None
+
+    @property
+    def fell_back(self) -> bool:
+        return len(self.attempts) > 1
+
+    @property
+    def inaccurate(self) -> bool:
+        return self.status == cp.OPTIMAL_INACCURATE
+
+
+def run(problem: cp.Problem, solver: str | None = None, solver_options: dict | None = None,
+        layer: int | None = None, warm_start: bool = True) -> SolveInfo:
+    """Solve a cvxpy problem with an explicit, checked solver and automatic fallback.
+
+    Raises
+    ------
+    SolverFailedError
+        When no solver returned an (inaccurate or accurate) optimal solution; the message names
+        the layer, every solver tried and its status.
+    """
+    names = _check_solver(solver)
+    per_solver = _split_options(solver_options, names)
+    attempts, compile_time, solver_time = [], 0.0, 0.0
+    kept = None
+    for name in names:
+        opts = dict(DEFAULT_OPTIONS.get(name, {}))
+        opts.update(per_solver.get(name, {}))
+        t0 = time.perf_counter()
+        try:
+            with warnings.catch_warnings():  # cvxpy's own "may be inaccurate": we warn below
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                problem.solve(solver=name, warm_start=warm_start, **opts)
+            status = problem.status
+        except Exception as exc:  # solver errors, mosek.Error, numerical trouble
+            status = f"error: {type(exc).__name__}: {exc}".splitlines()[0][:200]
+        elapsed = time.perf_counter() - t0
+        stats = problem.solver_stats if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) else None
+        st = getattr(stats, "solve_time", None) if stats is not None else None
+        ct = getattr(problem, "compilation_time", None)
+        compile_time += float(ct) if ct else 0.0
+        solver_time += float(st) if st else max(elapsed - (float(ct) if ct else 0.0), 0.0)
+        attempts.append((name, status))
+        if status == cp.OPTIMAL:
+            return SolveInfo(status, name, float(problem.value), attempts, compile_time,
+                             solver_time, getattr(stats, "num_iters", None))
+        if status == cp.OPTIMAL_INACCURATE and kept is None:
+            kept = SolveInfo(status, name, float(problem.value), attempts, compile_time,
+                             solver_time, getattr(stats, "num_iters", None))
+        if status in (cp.INFEASIBLE, cp.UNBOUNDED) and name in ("CLARABEL", "MOSEK"):
+            break
+    if kept is not None:
+        where = f" (layer {layer})" if layer is not None else ""
+        warnings.warn(f"solver {kept.solver} returned optimal_inaccurate{where}; the result's "
+                      f"status says so", InaccurateSolutionWarning, stacklevel=3)
+        # re-solve with the kept solver would be wasteful: its values are still in place only if
+        # it was the last attempt; otherwise solve again with it.
+        if attempts[-1][0] != kept.solver:
+            opts = dict(DEFAULT_OPTIONS.get(kept.solver, {}))
+            opts.update(per_solver.get(kept.solver, {}))
+            problem.solve(solver=kept.solver, **opts)
+        kept.attempts, kept.compile_time, kept.solver_time = attempts, compile_time, solver_time
+        return kept
+    where = f"layer {layer}: " if layer is not None else ""
+    tried = "; ".join(f"{n}: {s}" for n, s in attempts)
+    raise SolverFailedError(f"{where}the cone program could not be solved ({tried})",
+                            solver=attempts[-1][0], status=attempts[-1][1], layer=layer,
+                            attempts=attempts)

@@ -1,0 +1,70 @@
+"""Solver choice, fallback and failure reporting."""
+
+import cvxpy as cp
+import numpy as np
+import pytest
+
+import conic_dnn as cd
+from conic_dnn import solvers
+
+
+def _sdp():
+    X = cp.Variable((4, 4), PSD=True)
+    return cp.Problem(cp.Minimize(cp.trace(X @ np.diag([1.0, 2, 3, 4]))
+                                  + cp.matrix_frac(np.ones(4), X)))
+
+
+def test_automatic_order_never_leaves_choice_to_cvxpy():
+    names = solvers.available_solvers()
+    assert names[0] == "CLARABEL" and "SCS" in names
+    if "MOSEK" in names:
+        assert solvers.mosek_licensed()
+    info = solvers.run(_sdp())
+    assert info.solver == "CLARABEL" and info.status == "optimal"
+    assert info.attempts == [("CLARABEL", "optimal")] and not info.fell_back
+
+
+def test_fallback_is_recorded():
+    info = solvers.run(_sdp(), solver_options={"max_iter": 3})  # flat: Clarabel only
+    # Clarabel stops at its iteration limit, SCS takes over
+    assert info.attempts[0][0] == "CLARABEL" and info.attempts[0][1] != "optimal"
+    assert info.solver == "SCS" and info.fell_back
+
+
+def test_options_keyed_by_solver():
+    info = solvers.run(_sdp(), solver_options={"clarabel": {"max_iter": 3},
+                                               "SCS": {"eps_abs": 1e-6}})
+    assert info.solver == "SCS"
+    with pytest.raises(TypeError, match=r"solver_options\['SCS'\]"):
+        solvers.run(_sdp(), solver_options={"SCS": 1})
+
+
+def test_inaccurate_warns_and_says_so():
+    with pytest.warns(cd.InaccurateSolutionWarning, match="optimal_inaccurate"):
+        info = solvers.run(_sdp(), solver="SCS", solver_options={"max_iters": 5})
+    assert info.status == "optimal_inaccurate" and info.inaccurate
+
+
+def test_infeasible_raises_solver_error_naming_everything():
+    x = cp.Variable(2)
+    prob = cp.Problem(cp.Minimize(cp.sum(x)), [x >= 1, x <= 0])
+    with pytest.raises(cd.SolverFailedError, match=r"layer 3: .*CLARABEL: infeasible") as ei:
+        solvers.run(prob, layer=3)
+    err = ei.value
+    assert isinstance(err, cp.error.SolverError)
+    assert err.solver == "CLARABEL" and err.status == "infeasible" and err.layer == 3
+
+
+def test_bad_solver_arguments():
+    with pytest.raises(ValueError, match="solver: expected one of CLARABEL, MOSEK, SCS"):
+        solvers.run(_sdp(), solver="GUROBI")
+    with pytest.raises(TypeError, match="solver"):
+        solvers.run(_sdp(), solver=3)
+    with pytest.raises(TypeError, match="solver_options"):
+        solvers.run(_sdp(), solver_options=[1])
+    if "MOSEK" not in cp.installed_solvers():
+        with pytest.raises(ValueError, match="MOSEK is not installed"):
+            solvers.run(_sdp(), solver="MOSEK")
+    elif not solvers.mosek_licensed():
+        with pytest.raises(ValueError, match="license"):
+            solvers.run(_sdp(), solver="MOSEK")
