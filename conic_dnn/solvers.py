@@ -4,8 +4,8 @@ Never leave the choice to cvxpy (with an unlicensed MOSEK installed its default 
 fails). ``solver=None`` tries, in order: Clarabel (interior point, ~1e-8), MOSEK when it imports
 *and* a license check passes, SCS (first order; ``eps_abs = eps_rel = 1e-7``,
 ``max_iters = 100000``) — most accurate first. ``solver_options`` may be keyed by solver
-name; a flat dict goes to the first solver tried only. A status ``optimal_inaccurate`` moves on to the
-next solver; if nothing better is found the inaccurate solution is kept with a warning.
+name; a flat dict goes to the first solver tried only. A status ``optimal_inaccurate`` moves
+on to the next solver; if nothing better is found the inaccurate solution is kept with a warning.
 ``infeasible`` / ``unbounded`` are trusted from Clarabel and MOSEK only.
 """
 
