@@ -25,6 +25,7 @@ from .activations import (
     leaky_relu,
     relu,
 )
+from .cone import CovarianceCone, cone_constraints
 from .errors import (
     ConicDNNError,
     ConvergenceWarning,
@@ -47,11 +48,15 @@ from .formulations import (
 from .losses import MSE, CrossEntropy, Hinge, Huber, Logistic, Loss, get_loss
 from .network import Network
 from .problem import Problem
+from .result import Result
+from .solve import solve
+from .training import TrainingResult, train_adam, train_lbfgs
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Problem", "Network",
+    "Problem", "Network", "Result", "solve", "CovarianceCone", "cone_constraints",
+    "train_lbfgs", "train_adam", "TrainingResult",
     "Homogeneous", "NonHomogeneous", "relu", "leaky_relu", "absolute", "identity",
     "homogeneous", "get_activation",
     "Loss", "MSE", "Logistic", "Hinge", "CrossEntropy", "Huber", "get_loss",

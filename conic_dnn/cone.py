@@ -197,9 +197,14 @@ class CovarianceCone:
     def block_values(self) -> list[np.ndarray]:
         """The ``N x N`` blocks ``C_P`` at the current solution (``"pattern"`` only)."""
         out = []
-        for W in self.blocks:
+        S = np.where(self.patterns, 1.0, -1.0) if self.patterns is not None else None
+        for i, W in enumerate(self.blocks):
             Wv = np.asarray(W.value, dtype=float)
-            out.append(self.Q @ Wv @ self.Q.T if self.restricted else Wv)
+            if self.restricted and S is not None:
+                SQ = S[i][:, None] * self.Q
+                out.append(SQ @ Wv @ SQ.T)
+            else:
+                out.append(Wv)
         return out
 
     def contains(self, K, G, shift: float = 0.0) -> list:

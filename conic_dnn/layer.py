@@ -86,21 +86,24 @@ class LayerProgram:
     patterns : ndarray of bool, optional
         Patterns to use (default: all useful ones / the arrangement of ``H``).
     ridge : float
-        ``matrix_frac(Z, G + ridge * g I)`` with ``g = tr(G_{l-1}) / N`` (a scale-free ridge):
+        ``matrix_frac(Z, G + ridge * g I)`` with ``g = tr(G_scale) / N`` (a scale-free ridge):
         it keeps interior-point solvers accurate (Clarabel reports ``optimal_inaccurate``
         without it on some instances) and can only lower the optimal value, so the value stays
         a lower bound. Default ``1e-8`` (measured: lowers the value by ~1e-7 relative).
+    G_scale : ndarray, shape (N, N), optional
+        Sets the ridge's scale ``g`` once, at build time (a Parameter there would break DPP);
+        the previous layer's Gram matrix. Default: ``g = 1``.
     """
 
     def __init__(self, N, activation, *, last: bool, loss=None, k: int | None = None,
                  bias: float = 0.0, representation: str = "pattern", H=None, patterns=None,
-                 ridge: float = 1e-8):
+                 ridge: float = 1e-8, G_scale=None):
         self.N, self.last, self.loss, self.k = N, last, loss, k
         self.bias, self.ridge = float(bias), float(ridge)
         self.cone = CovarianceCone(N, activation, representation, patterns, H, drop_useless=True)
         self.A = cp.Parameter((N, N), name="A", symmetric=True)  # lam * pinv(G_{l-1})
-        self.ridge_scale = cp.Parameter(nonneg=True, name="ridge")  # ridge * tr(G_prev) / N
-        Gtot = self.cone.G + self.ridge_scale * np.eye(N)
+        g = 1.0 if G_scale is None else max(float(np.trace(G_scale)) / N, 1e-300)
+        Gtot = self.cone.G + (self.ridge * g) * np.eye(N) if self.ridge > 0 else self.cone.G
         if self.bias > 0:
             Gtot = Gtot + self.bias**2 * np.ones((N, N))
         cost = cp.trace(self.A @ self.cone.K)
@@ -125,7 +128,6 @@ class LayerProgram:
     def set_data(self, lam: float, G_prev: np.ndarray, *, Y=None, B=None) -> None:
         """Fill the Parameters: ``A = lam * pinv(G_prev)``; ``Y`` (last) or ``B`` (middle)."""
         self.A.value = sym(lam * gram_pinv(G_prev))
-        self.ridge_scale.value = self.ridge * max(float(np.trace(G_prev)) / self.N, 0.0)
         if self.last:
             self.Y.value = np.asarray(Y, dtype=float)
             self.lam.value = float(lam)

@@ -1,8 +1,9 @@
 """Choosing, running and falling back between cone solvers.
 
 Never leave the choice to cvxpy (with an unlicensed MOSEK installed its default picks MOSEK and
-fails). ``solver=None`` tries, in order: Clarabel (interior point, ~1e-8), MOSEK when it imports
-*and* a license check passes, SCS (first order; ``eps_abs = eps_rel = 1e-7``,
+fails). ``solver=None`` tries, in order: Clarabel (interior point, tolerances 1e-9; if it
+only reaches ``optimal_inaccurate`` there, once more at its own defaults 1e-8), MOSEK when it
+imports *and* a license check passes, SCS (first order; ``eps_abs = eps_rel = 1e-7``,
 ``max_iters = 100000``) — most accurate first. ``solver_options`` may be keyed by solver
 name; a flat dict goes to the first solver tried only. A status ``optimal_inaccurate`` moves
 on to the next solver; if nothing better is found the inaccurate solution is kept with a warning.
@@ -25,7 +26,7 @@ __all__ = ["SolveInfo", "available_solvers", "mosek_licensed", "run", "DEFAULT_O
 
 SOLVER_NAMES = ("CLARABEL", "MOSEK", "SCS")
 DEFAULT_OPTIONS = {
-    "CLARABEL": {"max_iter": 500},
+    "CLARABEL": {"max_iter": 500, "tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9},
     "SCS": {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iters": 100_000},
     "MOSEK": {},
 }
@@ -152,9 +153,18 @@ def run(problem: cp.Problem, solver: str | None = None, solver_options: dict | N
     per_solver = _split_options(solver_options, names)
     attempts, compile_time, solver_time = [], 0.0, 0.0
     kept = None
+    plan = []
     for name in names:
         opts = dict(DEFAULT_OPTIONS.get(name, {}))
         opts.update(per_solver.get(name, {}))
+        plan.append((name, opts))
+        if name == "CLARABEL" and name not in per_solver:
+            # Clarabel's own 1e-8 tolerances, spelled out: cvxpy keeps settings between solves
+            plan.append((name, {"max_iter": 500, "tol_gap_abs": 1e-8, "tol_gap_rel": 1e-8,
+                                "tol_feas": 1e-8}))
+    for idx, (name, opts) in enumerate(plan):
+        if idx > 0 and plan[idx - 1][0] == name and attempts[-1][1] != cp.OPTIMAL_INACCURATE:
+            continue  # the relaxed Clarabel retry is only for an inaccurate tight solve
         t0 = time.perf_counter()
         try:
             with warnings.catch_warnings():  # cvxpy's own "may be inaccurate": we warn below
@@ -187,7 +197,9 @@ def run(problem: cp.Problem, solver: str | None = None, solver_options: dict | N
         if attempts[-1][0] != kept.solver:
             opts = dict(DEFAULT_OPTIONS.get(kept.solver, {}))
             opts.update(per_solver.get(kept.solver, {}))
-            problem.solve(solver=kept.solver, **opts)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                problem.solve(solver=kept.solver, **opts)
         kept.attempts, kept.compile_time, kept.solver_time = attempts, compile_time, solver_time
         return kept
     where = f"layer {layer}: " if layer is not None else ""

@@ -1,0 +1,95 @@
+"""From a solved layer program back to explicit neurons (MATH.md §3-4).
+
+pattern representation
+    Each block ``C_P`` is completely positive when exact: ``C_P = B B^T`` with ``B >= 0``
+    (:func:`conic_dnn.decompose.cp_factorize`), and every column ``u`` of ``B`` is a neuron
+    ``z = S_P u`` with ``s(z) = T_P u``, so ``sum_P`` of the generators is exactly ``(K, G)``.
+    Where a block cannot be factorised to tolerance (a DNN-but-not-CP block, possible for
+    ``N >= 5``) the closest factor found is used and the residual is reported.
+identity activation
+    ``K = G = M`` PSD: the neurons are ``sqrt(w_i) v_i`` from the eigendecomposition.
+lifted representation
+    No exact recovery exists (it is a relaxation from N = 4 on); the neurons are read from the
+    eigenvectors of the lifted block (``z = w_+ - w_-``) and the caller polishes the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .decompose import cp_factorize
+from .linalg import psd_eigh, sym
+from .patterns import pattern_signs
+
+__all__ = ["Recovery", "recover_neurons"]
+
+
+@dataclass
+class Recovery:
+    """Neurons recovered from a layer solution.
+
+    Attributes
+    ----------
+    Z : ndarray, shape (N, n)
+        The neurons as columns (pre-activations of the hidden layer).
+    residual : float
+        Largest relative factorisation residual ``||B B^T - C_P|| / ||C_P||`` over the blocks
+        (0 for the identity; ``nan`` for the lifted heuristic).
+    failed_blocks : int
+        Blocks not factorised to tolerance.
+    exact : bool
+        True when every block was factorised to tolerance.
+    """
+
+    Z: np.ndarray
+    residual: float
+    failed_blocks: int
+    exact: bool
+
+
+def _clean_block(C: np.ndarray) -> np.ndarray:
+    C = sym(C)
+    top = float(np.max(np.abs(C))) if C.size else 0.0
+    if top == 0:
+        return C
+    return np.where(C < 0, np.where(C > -1e-6 * top, 0.0, C), C)
+
+
+def recover_neurons(solution, activation, tol: float = 1e-7, seed: int = 0) -> Recovery:
+    """Explicit neurons whose generators sum to the solution's ``(K, G)``.
+
+    Parameters
+    ----------
+    solution : LayerSolution
+    activation : Homogeneous
+    tol : float
+        Relative residual accepted for a CP factorisation.
+    seed : int
+        Seed of the factorisation's restarts (deterministic).
+    """
+    N = solution.K.shape[0]
+    if activation.is_linear:
+        w, U = psd_eigh(solution.K)
+        return Recovery(U * np.sqrt(w), 0.0, 0, True)
+    if solution.patterns is None:  # lifted heuristic
+        w, U = psd_eigh(solution.K)
+        Z = U * np.sqrt(w)
+        return Recovery(np.hstack([Z, -Z]) / np.sqrt(2.0), float("nan"), 0, False)
+    S, _ = pattern_signs(solution.patterns, activation.a, activation.b)
+    total = sum(float(np.trace(C)) for C in solution.blocks) or 1.0
+    cols, worst, failed = [], 0.0, 0
+    for i, C in enumerate(solution.blocks):
+        if float(np.trace(C)) <= 1e-12 * total:
+            continue
+        C = _clean_block(C)
+        fac = cp_factorize(C, tol=tol, seed=seed + i)
+        worst = max(worst, float(fac.residual))
+        if not fac.success:
+            failed += 1
+        B = np.maximum(fac.B, 0.0)
+        B = B[:, np.linalg.norm(B, axis=0) > 0]
+        cols.append(S[i][:, None] * B)
+    Z = np.hstack(cols) if cols else np.zeros((N, 0))
+    return Recovery(Z, worst, failed, failed == 0)

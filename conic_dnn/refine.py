@@ -1,0 +1,91 @@
+"""Turning neurons into a network, and making it no worse.
+
+* :func:`network_from_hidden` builds the network whose hidden pre-activations are given:
+  min-norm weights for the hidden layers and the *optimal* output weights for those features
+  (ridge regression in closed form for the MSE, a small convex program otherwise). Its loss is
+  never above the covariance loss of the same hidden layers with any output.
+* :func:`polish` runs L-BFGS in parameter space from a network at fixed widths; it is accepted
+  only when it lowers the loss, so the returned objective can only improve.
+"""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+from scipy.optimize import minimize
+
+from .formulations import loss_parameters, min_norm_weights
+from .losses import MSE
+from .network import Network
+from .solvers import run
+
+__all__ = ["output_weights", "network_from_hidden", "polish"]
+
+
+def output_weights(problem, H: np.ndarray, solver=None, solver_options=None) -> np.ndarray:
+    """``argmin_W C(H W^T) + lam ||W||_F^2`` for the last layer's input ``H`` (shape (N, p)).
+
+    Returns ``W`` of shape ``(k, p)``.
+    """
+    N, p = H.shape
+    if p == 0:
+        return np.zeros((problem.k, 0))
+    if isinstance(problem.loss, MSE):
+        # (1/N)||H W^T - Y||^2 + lam ||W||^2  ->  (H^T H + N lam I) W^T = H^T Y
+        A = H.T @ H + N * problem.lam * np.eye(p)
+        return np.linalg.solve(A, H.T @ problem.Y).T
+    W = cp.Variable((problem.k, p))
+    prob = cp.Problem(cp.Minimize(problem.loss.expression(H @ W.T, problem.Y)
+                                  + problem.lam * cp.sum_squares(W)))
+    run(prob, solver, solver_options)
+    return np.asarray(W.value, dtype=float)
+
+
+def network_from_hidden(problem, hidden: list[np.ndarray], solver=None,
+                        solver_options=None) -> Network:
+    """The network with hidden pre-activations ``hidden = [Z_1, ..., Z_{L-1}]``: min-norm
+    hidden weights and optimal output weights.
+
+    Each ``Z_l`` must lie in the range of its layer input (project first if it comes from a
+    solver).
+    """
+    act = problem.activation
+    H_last = problem.with_input(act(hidden[-1]))
+    W_out = output_weights(problem, H_last, solver, solver_options)
+    Zs = [*hidden, H_last @ W_out.T]
+    weights = min_norm_weights(problem, Zs)
+    weights[-1] = W_out
+    return Network(tuple(weights), act, problem.bias)
+
+
+def polish(problem, network: Network, max_iter: int = 2000, tol: float = 1e-14) -> Network:
+    """L-BFGS on the regularised loss from ``network``'s weights (same widths).
+
+    Returns the polished network if it is better, else ``network`` itself.
+    """
+    from .training import loss_and_gradient
+
+    shapes = [W.shape for W in network.weights]
+    sizes = [int(np.prod(s)) for s in shapes]
+    if sum(sizes) == 0:
+        return network
+
+    def unflat(x):
+        out, i = [], 0
+        for s, n in zip(shapes, sizes):
+            out.append(x[i:i + n].reshape(s))
+            i += n
+        return out
+
+    def fun(x):
+        f, g = loss_and_gradient(problem, unflat(x))
+        return f, np.concatenate([gi.ravel() for gi in g])
+
+    x0 = np.concatenate([W.ravel() for W in network.weights])
+    res = minimize(fun, x0, jac=True, method="L-BFGS-B",
+                   options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-12, "maxcor": 30})
+    cand = Network(tuple(unflat(res.x)), network.activation, network.bias)
+    cand = cand.min_norm(problem)
+    if loss_parameters(problem, cand.weights) < loss_parameters(problem, network.weights):
+        return cand
+    return network

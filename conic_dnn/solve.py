@@ -1,0 +1,122 @@
+"""``solve``: the one entry point that picks the solver for a problem.
+
+depth 2
+    The global solve of :mod:`conic_dnn.two_layer` (convex as a whole).
+depth >= 3
+    Alternating block-coordinate minimisation of :mod:`conic_dnn.alternating`, to a
+    layerwise-optimal network.
+
+``method``: ``"auto"`` uses the ``"pattern"`` representation (exact for N <= 4) up to N = 8
+and the ``"lifted"`` relaxation beyond; ``"pattern"`` / ``"lifted"`` force one.
+"""
+
+from __future__ import annotations
+
+from .cone import REPRESENTATIONS
+from .errors import SizeLimitError
+from .linalg import factor_range
+from .patterns import max_regions
+from .problem import Problem
+from .result import Result
+
+__all__ = ["solve", "METHODS", "pattern_program_size", "MAX_PATTERN_SIZE"]
+
+METHODS = ("auto", *REPRESENTATIONS)
+AUTO_PATTERN_MAX_N = 8
+#: Refuse (unless ``force=True``) a pattern program whose blocks hold more scalar variables.
+MAX_PATTERN_SIZE = 60_000
+
+
+def pattern_program_size(problem: Problem, first_layer: bool = True) -> int:
+    """Estimated number of scalar block variables of the pattern program
+    (patterns x r(r+1)/2, r the dimension the neurons live in)."""
+    N = problem.N
+    r = len(factor_range(problem.H0)[0]) if first_layer else N
+    m = max_regions(N, r) if r < N else 2**N
+    return m * r * (r + 1) // 2
+
+
+def _check_options(problem, method, solver_options, tol):
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem: expected a conic_dnn.Problem, got {type(problem).__name__}")
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
+    problem.require_homogeneous("solve")
+    if solver_options is not None and not isinstance(solver_options, dict):
+        raise TypeError(f"solver_options: expected a dict or None, got "
+                        f"{type(solver_options).__name__}")
+    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
+        raise ValueError(f"tol: expected a number in (0, 1), got {tol!r}")
+
+
+def solve(problem: Problem, method: str = "auto", solver: str | None = None,
+          solver_options: dict | None = None, *, tol: float = 1e-6, polish: bool = True,
+          force: bool = False, init=None, max_sweeps: int = 50, sweep: str = "backward",
+          seed: int = 0, progress: bool = False) -> Result:
+    """Solve an L2-regularised training problem through its covariance cone.
+
+    Parameters
+    ----------
+    problem : Problem
+        A problem with a positively homogeneous activation.
+    method : {"auto", "pattern", "lifted"}
+        Cone representation (see :mod:`conic_dnn.cone`).
+    solver : {"CLARABEL", "MOSEK", "SCS"} or None
+        None: Clarabel, then MOSEK (if licensed), then SCS, falling back on failure.
+    solver_options : dict, optional
+        Passed to cvxpy's ``Problem.solve`` (overrides the defaults of
+        :data:`conic_dnn.solvers.DEFAULT_OPTIONS`).
+    tol : float
+        Depth 2: relative gap under which the result is ``certified``. Depth >= 3: relative
+        improvement per sweep under which the sweeps stop.
+    polish : bool
+        Run L-BFGS from the recovered network (only accepted if it lowers the loss).
+    force : bool
+        Build a pattern program even above the size guard.
+    init : Network, "linear" or "random", optional
+        Depth >= 3: the starting network (default ``"linear"``).
+    max_sweeps : int
+        Depth >= 3: maximum number of sweeps over the layers.
+    sweep : {"backward", "forward", "both"}
+        Depth >= 3: layer order within a sweep.
+    seed : int
+        Seeds every random choice (restarts of the CP factorisation, random init).
+    progress : bool
+        Show a progress bar (depth >= 3).
+
+    Returns
+    -------
+    Result
+        ``objective`` (loss of ``network``: an upper bound), ``lower_bound``, ``gap``,
+        ``certified``, ``network``, ``covariances``, ``history``, ``status``, ``solver``...
+
+    Raises
+    ------
+    ValueError, TypeError
+        Invalid arguments, before any solver runs.
+    SizeLimitError
+        The pattern program would be too large (use ``method="lifted"`` or ``force=True``).
+    SolverFailedError
+        Every solver tried failed (the message lists them with their statuses).
+    """
+    _check_options(problem, method, solver_options, tol)
+    rep = method
+    if method == "auto":
+        rep = "pattern" if problem.N <= AUTO_PATTERN_MAX_N else "lifted"
+    if rep == "pattern" and not problem.activation.is_linear and not force:
+        size = pattern_program_size(problem, first_layer=problem.depth == 2)
+        if size > MAX_PATTERN_SIZE:
+            raise SizeLimitError(
+                f"method: the pattern program for N = {problem.N} would have ~{size:,} block "
+                f"variables (limit {MAX_PATTERN_SIZE:,}); use method='lifted' (a relaxation), "
+                f"a smaller N, or force=True")
+    if problem.depth == 2:
+        from .two_layer import solve_two_layer
+
+        return solve_two_layer(problem, rep, solver, solver_options, polish_network=polish,
+                               tol=tol, seed=seed)
+    from .alternating import solve_alternating
+
+    return solve_alternating(problem, rep, solver, solver_options, init=init,
+                             max_sweeps=max_sweeps, tol=tol, sweep=sweep, polish=polish,
+                             seed=seed, progress=progress)

@@ -1,0 +1,129 @@
+"""The exact two-layer solve against independent oracles (issue: two-layer)."""
+
+import cvxpy as cp
+import numpy as np
+import pytest
+
+import conic_dnn as cd
+from conic_dnn.training import train_lbfgs
+
+
+def nuclear_norm_optimum(X, Y, lam, bias=0.0):
+    """Identity activation, depth 2: min_M (1/N)||H0 M^T - Y||^2 + 2 lam ||M||_* (cvxpy).
+    With a bias the output layer also has its own bias column b (cost lam ||b||^2):
+    Z_2 = H0 M^T + bias * 1 b^T."""
+    H0 = X if bias == 0 else np.hstack([X, bias * np.ones((X.shape[0], 1))])
+    M = cp.Variable((Y.shape[1], H0.shape[1]))
+    b = cp.Variable(Y.shape[1])
+    out = H0 @ M.T + (bias * np.ones((X.shape[0], 1))) @ cp.reshape(b, (1, Y.shape[1]),
+                                                                   order="C")
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(out - Y) / X.shape[0]
+                                  + 2 * lam * cp.normNuc(M) + lam * cp.sum_squares(b)))
+    prob.solve(solver="CLARABEL")
+    return prob.value
+
+
+def pilanci_ergen_optimum(X, y, lam, bias=0.0, seed=0):
+    """ReLU, depth 2, scalar output: the exact convex reformulation of Pilanci & Ergen (2020),
+    a second formulation independent of the covariance cone. Written with our conventions:
+    lam(||w1||^2 + w2^2) >= 2 lam |w2| ||w1||, so the group-lasso weight is 2 lam.
+    The arrangement patterns are found by dense random sampling (independent of ours)."""
+    rng = np.random.default_rng(seed)
+    H = X if bias == 0 else np.hstack([X, bias * np.ones((X.shape[0], 1))])
+    N, p = H.shape
+    D = {tuple(row) for row in (rng.normal(size=(200_000, p)) @ H.T >= 0).astype(int)}
+    D = [np.array(d, dtype=float) for d in D if any(d)]
+    v = [cp.Variable(p) for _ in D]
+    w = [cp.Variable(p) for _ in D]
+    out = sum(cp.multiply(d, H @ (vi - wi)) for d, vi, wi in zip(D, v, w))
+    cons = []
+    for d, vi, wi in zip(D, v, w):
+        s = 2 * d - 1
+        cons += [cp.multiply(s, H @ vi) >= 0, cp.multiply(s, H @ wi) >= 0]
+    reg = sum(cp.norm(vi) + cp.norm(wi) for vi, wi in zip(v, w))
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(out - y.ravel()) / N + 2 * lam * reg), cons)
+    prob.solve(solver="CLARABEL")
+    return prob.value
+
+
+def _instance(rng, N, d, k, act="relu", lam=0.05, bias=0.0):
+    return cd.Problem(rng.normal(size=(N, d)), rng.normal(size=(N, k)), 2, lam,
+                      activation=act, bias=bias)
+
+
+@pytest.mark.parametrize("N, d, k, bias", [(4, 3, 2, 0.0), (6, 2, 1, 0.0), (5, 7, 3, 0.5)])
+def test_identity_equals_nuclear_norm(N, d, k, bias, rng):
+    p = _instance(rng, N, d, k, "identity", 0.05, bias)
+    res = cd.solve(p)
+    ref = nuclear_norm_optimum(p.X, p.Y, p.lam, bias)
+    assert res.objective == pytest.approx(ref, rel=1e-6)
+    assert res.lower_bound == pytest.approx(ref, rel=1e-6)
+    assert res.certified and res.exact
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("act", ["relu", cd.leaky_relu(0.1), "abs"],
+                         ids=["relu", "leaky", "abs"])
+def test_small_n_is_certified_and_beats_training(act, seed):
+    rng = np.random.default_rng(seed)
+    N = 3 + seed % 2  # 3 or 4
+    p = _instance(rng, N, 2, 2 if seed == 1 else 1, act, lam=0.02)
+    res = cd.solve(p)
+    assert res.exact
+    # objective within 1e-6 relative of the exact program's value
+    assert res.objective == pytest.approx(res.lower_bound, rel=1e-6)
+    assert res.certified
+    # the network's own forward pass reproduces the objective
+    assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
+    assert cd.loss_parameters(p, list(res.network.weights)) == pytest.approx(res.objective,
+                                                                             rel=1e-12)
+    assert max(res.widths) <= N * (N + 1)
+    # at or below the best of 10 L-BFGS restarts (width 60)
+    train = train_lbfgs(p, 60, n_starts=10, seed=seed)
+    assert res.objective <= train.objective * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("N, d, bias", [(5, 2, 0.0), (6, 2, 0.0), (7, 3, 0.0), (6, 1, 1.0)])
+def test_relaxation_is_honest_and_matches_pilanci_ergen(N, d, bias, rng):
+    p = _instance(rng, N, d, 1, "relu", lam=0.02, bias=bias)
+    res = cd.solve(p)
+    ref = pilanci_ergen_optimum(p.X, p.Y, p.lam, bias)
+    assert not res.exact
+    assert res.lower_bound <= res.objective * (1 + 1e-9)
+    assert res.lower_bound <= ref * (1 + 1e-6)        # a relaxation of the true problem
+    assert res.objective >= ref * (1 - 1e-6)          # a real network cannot beat the optimum
+    assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
+    assert res.gap == pytest.approx(res.objective - res.lower_bound)
+
+
+def test_lifted_is_a_lower_bound(rng):
+    p = _instance(rng, 5, 2, 1, "relu", lam=0.02)
+    pat = cd.solve(p, method="pattern")
+    lif = cd.solve(p, method="lifted")
+    assert lif.lower_bound <= pat.lower_bound * (1 + 1e-6)
+    assert lif.lower_bound <= lif.objective
+    assert not lif.exact and not lif.certified or lif.gap <= 1e-6 * lif.objective
+
+
+def test_other_losses(rng):
+    X = rng.normal(size=(4, 2))
+    y = np.array([1.0, -1.0, 1.0, -1.0])
+    for loss in ("logistic", "hinge"):
+        p = cd.Problem(X, y, 2, 0.05, loss=loss)
+        res = cd.solve(p)
+        assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-10)
+        assert res.objective == pytest.approx(res.lower_bound, rel=1e-5, abs=1e-7)
+
+
+def test_result_fields_and_str(rng):
+    p = _instance(rng, 3, 2, 1)
+    res = cd.solve(p)
+    assert res.history == [res.objective]
+    assert res.status == "optimal" and res.solver == "CLARABEL"
+    assert len(res.covariances) == 1 and res.covariances[0][0].shape == (3, 3)
+    s = str(res)
+    assert "objective" in s and "certified global optimum" in s
+    with pytest.raises(ValueError, match="method: expected one of auto, pattern, lifted"):
+        cd.solve(p, method="exact")
+    with pytest.raises(ValueError, match="solver: expected one of"):
+        cd.solve(p, solver="GUROBI")
