@@ -25,6 +25,7 @@ from .activations import (
     leaky_relu,
     relu,
 )
+from .certificate import Certificate, LayerCertificate, certify
 from .cone import CovarianceCone, cone_constraints
 from .errors import (
     ConicDNNError,
@@ -56,6 +57,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Problem", "Network", "Result", "solve", "CovarianceCone", "cone_constraints",
+    "certify", "Certificate", "LayerCertificate",
     "train_lbfgs", "train_adam", "TrainingResult",
     "Homogeneous", "NonHomogeneous", "relu", "leaky_relu", "absolute", "identity",
     "homogeneous", "get_activation",

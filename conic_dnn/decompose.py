@@ -52,8 +52,22 @@ def _polar(M):
     return U @ Vt
 
 
-def cp_factorize(C: np.ndarray, max_rank: int | None = None, n_restarts: int = 30,
-                 tol: float = 1e-9, max_iter: int = 3000, seed: int = 0) -> CPFactorization:
+def _rank_two(R: np.ndarray) -> np.ndarray:
+    """Nonnegative ``B = R Q`` (Q a rotation) for a rank-two factor whose rows have pairwise
+    nonnegative inner products: they lie in an arc of at most 90 degrees, which the rotation
+    moves to the first quadrant."""
+    nrm = np.linalg.norm(R, axis=1)
+    rows = nrm > 1e-12 * nrm.max()
+    th = np.sort(np.arctan2(R[rows, 1], R[rows, 0]))
+    gaps = np.diff(np.concatenate([th, th[:1] + 2 * np.pi]))
+    start = th[(int(np.argmax(gaps)) + 1) % len(th)]  # the arc begins after the widest gap
+    c, s = np.cos(start), np.sin(start)
+    B = R @ np.array([[c, -s], [s, c]])
+    return np.maximum(B, 0.0)
+
+
+def cp_factorize(C: np.ndarray, max_rank: int | None = None, n_restarts: int = 10,
+                 tol: float = 1e-9, max_iter: int = 2000, seed: int = 0) -> CPFactorization:
     """Completely-positive factorisation of a doubly nonnegative matrix.
 
     Parameters
@@ -93,6 +107,11 @@ def cp_factorize(C: np.ndarray, max_rank: int | None = None, n_restarts: int = 3
         res = _residual(B, C, nc)
         if res <= tol:
             return CPFactorization(B, res, True)
+    if r0 == 2:  # rank two: rotate the rows (pairwise angles <= 90 deg) into the first quadrant
+        B = _rank_two(R)
+        res = _residual(B, C, nc)
+        if res <= tol:
+            return CPFactorization(B, res, True)
     rng = np.random.default_rng(seed)
     best_B, best_res = np.maximum(R, 0), _residual(np.maximum(R, 0), C, nc)
     max_rank = max_rank or n * (n + 1) // 2
@@ -102,11 +121,17 @@ def cp_factorize(C: np.ndarray, max_rank: int | None = None, n_restarts: int = 3
         for _ in range(n_restarts):
             Q = _polar(rng.normal(size=(r, r)))
             B = Rr @ Q
-            for _ in range(max_iter):
+            for it in range(max_iter):
                 if B.min() >= -1e-15 * np.abs(B).max():
                     break
+                if it % 10 == 9 and _residual(np.maximum(B, 0), C, nc) <= tol:
+                    break  # the clipped factor already meets the tolerance
                 Q = _polar(Rr.T @ np.maximum(B, 0))
-                B = Rr @ Q
+                B_new = Rr @ Q
+                stalled = np.linalg.norm(B_new - B) <= 1e-12 * np.linalg.norm(B)
+                B = B_new
+                if stalled:  # a fixed point that is not nonnegative: restart
+                    break
             Bp = np.maximum(B, 0)
             res = _residual(Bp, C, nc)
             if res < best_res:

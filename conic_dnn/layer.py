@@ -137,9 +137,11 @@ class LayerProgram:
             R[:, : len(w)] = U * np.sqrt(w)
             self.R.value = np.sqrt(lam) * R
 
-    def solve(self, solver=None, solver_options=None, layer: int | None = None) -> SolveInfo:
-        """Solve with :func:`conic_dnn.solvers.run`; raises ``SolverFailedError`` on failure."""
-        return run(self.problem, solver, solver_options, layer=layer)
+    def solve(self, solver=None, solver_options=None, layer: int | None = None,
+              **run_options) -> SolveInfo:
+        """Solve with :func:`conic_dnn.solvers.run` (``run_options`` go there); raises
+        ``SolverFailedError`` on failure."""
+        return run(self.problem, solver, solver_options, layer=layer, **run_options)
 
     def read(self, info: SolveInfo) -> LayerSolution:
         """The solution's numbers (call after :meth:`solve`)."""

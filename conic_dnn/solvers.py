@@ -140,8 +140,18 @@ class SolveInfo:
 
 
 def run(problem: cp.Problem, solver: str | None = None, solver_options: dict | None = None,
-        layer: int | None = None, warm_start: bool = True) -> SolveInfo:
+        layer: int | None = None, warm_start: bool = True, accept_inaccurate: bool = False,
+        warn: bool = True) -> SolveInfo:
     """Solve a cvxpy problem with an explicit, checked solver and automatic fallback.
+
+    Parameters
+    ----------
+    accept_inaccurate : bool, default False
+        Keep the first ``optimal_inaccurate`` solution (after Clarabel's own retry) instead of
+        trying the next solver. For callers that verify the solution independently (the
+        alternating solver keeps a step only if the rebuilt network's loss does not rise).
+    warn : bool, default True
+        Emit an :class:`InaccurateSolutionWarning` when the kept solution is inaccurate.
 
     Raises
     ------
@@ -183,15 +193,19 @@ def run(problem: cp.Problem, solver: str | None = None, solver_options: dict | N
         if status == cp.OPTIMAL:
             return SolveInfo(status, name, float(problem.value), attempts, compile_time,
                              solver_time, getattr(stats, "num_iters", None))
-        if status == cp.OPTIMAL_INACCURATE and kept is None:
+        if status == cp.OPTIMAL_INACCURATE and (kept is None or kept.solver == name):
             kept = SolveInfo(status, name, float(problem.value), attempts, compile_time,
                              solver_time, getattr(stats, "num_iters", None))
         if status in (cp.INFEASIBLE, cp.UNBOUNDED) and name in ("CLARABEL", "MOSEK"):
             break
+        if (kept is not None and accept_inaccurate
+                and (idx + 1 == len(plan) or plan[idx + 1][0] != name)):
+            break
     if kept is not None:
         where = f" (layer {layer})" if layer is not None else ""
-        warnings.warn(f"solver {kept.solver} returned optimal_inaccurate{where}; the result's "
-                      f"status says so", InaccurateSolutionWarning, stacklevel=3)
+        if warn:
+            warnings.warn(f"solver {kept.solver} returned optimal_inaccurate{where}; the "
+                          f"result's status says so", InaccurateSolutionWarning, stacklevel=3)
         # re-solve with the kept solver would be wasteful: its values are still in place only if
         # it was the last attempt; otherwise solve again with it.
         if attempts[-1][0] != kept.solver:

@@ -1,0 +1,69 @@
+"""Deep networks: alternating block-coordinate minimisation (issue: deep)."""
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+
+import conic_dnn as cd
+from conic_dnn.training import train_lbfgs
+
+
+def schatten_optimum(X, Y, lam, L):
+    """Identity activation, X with orthonormal columns: the depth-L optimum is
+    sum over singular values s of X^T Y of min_t (t - s)^2/N + lam*L*t^(2/L), plus the part
+    of Y outside range(X). Each scalar problem is solved globally (grid, then refined)."""
+    N = X.shape[0]
+    s = np.linalg.svd(X.T @ Y, compute_uv=False)
+    rest = np.sum((Y - X @ (X.T @ Y)) ** 2) / N
+    total = rest
+    for si in s:
+        f = lambda t, si=si: (t - si) ** 2 / N + lam * L * max(t, 0.0) ** (2.0 / L)  # noqa: E731
+        grid = np.linspace(0, si * 1.2 + 1e-12, 20001)
+        vals = [f(t) for t in grid]
+        i = int(np.argmin(vals))
+        lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+        best = min(vals[i], f(0.0))
+        if hi > lo:
+            r = minimize_scalar(f, bounds=(lo, hi), method="bounded",
+                                options={"xatol": 1e-14})
+            best = min(best, r.fun)
+        total += best
+    return total
+
+
+@pytest.mark.parametrize("L", [3, 4])
+def test_identity_reaches_schatten_optimum(L, rng):
+    N, d, k = 6, 3, 2
+    X = np.linalg.qr(rng.normal(size=(N, d)))[0]
+    Y = rng.normal(size=(N, k))
+    p = cd.Problem(X, Y, L, 0.02, activation="identity")
+    res = cd.solve(p, tol=1e-10, max_sweeps=300)
+    ref = schatten_optimum(X, Y, 0.02, L)
+    assert res.objective == pytest.approx(ref, rel=1e-5)
+    assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
+
+
+@pytest.mark.parametrize("L, seed", [(3, 0), (3, 1), (4, 2)])
+def test_relu_deep_monotone_and_beats_training(L, seed):
+    rng = np.random.default_rng(seed)
+    N = 4
+    p = cd.Problem(rng.normal(size=(N, 2)), rng.normal(size=(N, 1)), L, 0.01)
+    res = cd.solve(p, max_sweeps=30)
+    h = np.array(res.history)
+    assert np.all(np.diff(h) <= 1e-12 * np.abs(h[:-1]))
+    assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
+    assert all(w <= N * (N + 1) for w in res.widths)
+    train = train_lbfgs(p, 30, n_starts=5, seed=seed)
+    assert res.objective <= train.objective * (1 + 1e-3)
+
+
+def test_deep_result_reports_no_bound(rng):
+    p = cd.Problem(rng.normal(size=(4, 2)), rng.normal(size=(4, 1)), 3, 0.05)
+    res = cd.solve(p, max_sweeps=5)
+    assert res.lower_bound == -np.inf and not res.certified
+    assert "no global lower bound" in res.message
+    assert len(res.history) >= 2
+    with pytest.raises(ValueError, match="sweep"):
+        cd.solve(p, sweep="sideways")
+    with pytest.raises(ValueError, match="init"):
+        cd.solve(p, init="zeros")
