@@ -51,6 +51,15 @@ from .network import Network
 from .problem import Problem
 from .result import Result
 from .solve import solve
+from .sparsity import (
+    LayerSparsity,
+    SparsityReport,
+    bipartite_incidence,
+    prune,
+    sparsity_report,
+    tight_example,
+    tight_example_bound,
+)
 from .training import TrainingResult, train_adam, train_lbfgs
 
 __version__ = "0.1.0"
@@ -58,6 +67,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Problem", "Network", "Result", "solve", "CovarianceCone", "cone_constraints",
     "certify", "Certificate", "LayerCertificate",
+    "prune", "sparsity_report", "SparsityReport", "LayerSparsity", "tight_example",
+    "tight_example_bound", "bipartite_incidence",
     "train_lbfgs", "train_adam", "TrainingResult",
     "Homogeneous", "NonHomogeneous", "relu", "leaky_relu", "absolute", "identity",
     "homogeneous", "get_activation",

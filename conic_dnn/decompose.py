@@ -168,37 +168,72 @@ def generator_rank(Z: np.ndarray, activation, rtol: float = 1e-10) -> int:
     return int(np.sum(s > rtol * s[0])) if s[0] > 0 else 0
 
 
-def _eliminate(M: np.ndarray, x: np.ndarray, r: int) -> np.ndarray:
-    """Caratheodory elimination on the columns of ``M`` (r x m) with weights ``x > 0``:
-    step along null vectors until at most ``rank(M)`` weights stay positive. The null space
-    is computed once (SVD) and updated as columns leave; weights never go negative."""
-    x = x.copy()
-    m = M.shape[1]
+def _eliminate(M: np.ndarray, x: np.ndarray, r: int, dep_rtol: float = 1e-9) -> np.ndarray:
+    """Caratheodory elimination by basis exchange on the columns of ``M`` (r x m, unit
+    columns) with weights ``x >= 0``; returns new weights, at most ``r`` of them positive, with
+    ``M x_new = M x``.
+
+    Columns are taken one at a time against a basis ``S`` of independent columns, whose
+    pseudo-inverse ``P`` is kept up to date (Greville's update when a column joins; a
+    product-form update on an exchange) and recomputed every ``r`` exchanges. A column ``a``
+    with ``a = M_S y`` gives the null vector ``(y, -1)``: the weights move along it until the
+    new column or a basis column reaches zero (never below), so each dependent column costs
+    ``O(r |S|)`` instead of an SVD. The weights on the final basis are then recomputed by
+    least squares and checked.
+    """
+    x = np.asarray(x, dtype=float).copy()
+    n_rows, m = M.shape
     if m <= r:
         return x
-    _, sv, Vt = np.linalg.svd(M)
-    rank = int(np.sum(sv > 1e-12 * sv[0])) if sv.size else 0
-    Nb = Vt[rank:].T  # (m, m - rank) null basis
-    alive = x > 0
-    for i in range(Nb.shape[1]):
-        v = Nb[:, i].copy()
-        v[~alive] = 0.0
-        if np.abs(v).max() <= 1e-14:
+    basis: list[int] = []
+    MB = np.zeros((n_rows, r))  # M[:, basis] in its first k columns
+    P = np.zeros((r, n_rows))   # pinv(M[:, basis]) in its first k rows
+    xs = np.zeros(r)            # weights of the basis columns
+    k = exchanges = 0
+    for j in range(m):
+        if x[j] <= 0:
             continue
-        if not np.any(v > 1e-14 * np.abs(v).max()):
-            v = -v
-        pos = v > 1e-14 * np.abs(v).max()
-        ratios = np.full(m, np.inf)
-        ratios[pos] = x[pos] / v[pos]
-        j = int(np.argmin(ratios))
-        x = np.maximum(x - ratios[j] * v, 0.0)
-        x[j] = 0.0
-        alive[j] = False
-        # keep the remaining null vectors zero on the removed column
-        rest = Nb[:, i + 1:]
-        if rest.size:
-            rest -= np.outer(v / v[j], rest[j])
-    return x
+        a = M[:, j]
+        y = P[:k] @ a
+        if k < r:
+            rho = a - MB[:, :k] @ y
+            nr = float(np.linalg.norm(rho))
+            if nr > dep_rtol * float(np.linalg.norm(a)):
+                d = rho / nr**2
+                P[:k] -= np.outer(y, d)
+                P[k], MB[:, k], xs[k] = d, a, x[j]
+                basis.append(j)
+                k += 1
+                continue
+        # dependent: move along (y, -1) until x_j or a basis weight hits zero
+        t, leave = x[j], -1
+        neg = np.flatnonzero(y < -1e-14 * max(float(np.abs(y).max()), 1.0))
+        if neg.size:
+            ratios = xs[neg] / -y[neg]
+            i = int(np.argmin(ratios))
+            if ratios[i] < t:
+                t, leave = float(ratios[i]), int(neg[i])
+        xs[:k] = np.maximum(xs[:k] + t * y, 0.0)
+        if leave < 0:  # the new column is absorbed
+            continue
+        # exchange: column j replaces basis[leave] with weight x_j - t
+        xs[leave] = x[j] - t
+        row = P[leave] / y[leave]
+        P[:k] -= y[:, None] * row
+        P[leave] = row
+        MB[:, leave] = a
+        basis[leave] = j
+        exchanges += 1
+        if exchanges % r == 0:  # refresh against drift (LU when the basis is square)
+            P[:k] = (np.linalg.inv(MB) if k == n_rows == r else np.linalg.pinv(MB[:, :k]))
+    out = np.zeros(m)
+    if basis:
+        # exact weights on the kept basis (full column rank): least squares, then clip
+        w = np.linalg.lstsq(MB[:, :k], M @ x, rcond=None)[0]
+        if np.all(w >= -1e-12 * max(float(np.abs(w).max()), 1e-300)):
+            xs[:k] = np.maximum(w, 0.0)
+        out[basis] = xs[:k]
+    return out
 
 
 def _vertex(Ar: np.ndarray, x0: np.ndarray) -> np.ndarray:
@@ -276,12 +311,6 @@ def caratheodory(Z: np.ndarray, activation, weights=None, rtol: float = 1e-10,
         if np.linalg.norm(An @ x - An @ x0) > 1e-9 * np.linalg.norm(An @ x0):
             x, method = x0.copy(), "nullspace"
     if method == "nullspace":
-        order = np.arange(live.size)
-        kept = order[:0]
-        for start in range(0, live.size, r):
-            cols = np.concatenate([kept, order[start:start + r]])
-            xc = _eliminate(Ar[:, cols], x[cols], r)
-            x[cols] = xc
-            kept = cols[xc > 0]
+        x = _eliminate(Ar, x, r)
     sup = np.flatnonzero(x > 0)
     return live[sup], x[sup] / norms[live[sup]]

@@ -1,0 +1,281 @@
+"""Sparsity: Caratheodory pruning of any network, the paper's N^2/4 tight example, reports
+(MATH.md §4, PAPER.md "The tight example").
+
+``prune``
+    For every hidden layer the neurons' generators ``g(z) = (z z^T, s(z) s(z)^T)`` are reduced
+    to an independent subfamily with the same conic combination
+    (:func:`conic_dnn.decompose.caratheodory`), the kept neurons are rescaled by the square
+    roots of their weights, and every weight matrix is rebuilt as the min-norm one. The
+    covariances ``(K_l, G_l)`` of every layer are unchanged, hence so are the next layer's
+    pre-activations and the activation loss: the pruned network's loss is the activation loss
+    of the input network (equal to its loss when the input is already min-norm).
+``tight_example``
+    ReLU, depth 2, ``X = I_N``, ``Y_N = E^T E`` for the complete bipartite graph ``K_{N/2,N/2}``:
+    a global minimum with exactly ``N^2/4`` neurons, whose loss is the closed-form lower bound
+    ``lam N^2 - lam^2 N (N - 1)``.
+``sparsity_report``
+    Width, pruned widths (both methods), generator rank, ``N(N+1)`` and ``N^2/4`` per layer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .decompose import caratheodory, generator_rank
+from .formulations import activations_from_weights, min_norm_weights
+from .network import Network, check_weights
+from .problem import Problem
+
+__all__ = ["prune", "as_network", "tight_example", "tight_example_bound", "bipartite_incidence",
+           "SparsityReport", "LayerSparsity", "sparsity_report", "PRUNE_METHODS"]
+
+PRUNE_METHODS = ("caratheodory", "lp")
+
+
+def as_network(problem: Problem, network) -> Network:
+    """A :class:`Network` from a ``Network``, a list of weight matrices, an ``.npz`` path or a
+    bias-free ``torch.nn.Sequential`` (optional ``torch`` extra).
+
+    Raises
+    ------
+    TypeError, ValueError
+        When the weights do not chain with ``problem``'s dimensions, or for an unknown type.
+    """
+    if isinstance(network, Network):
+        net = network
+    elif isinstance(network, (str, Path)):
+        net = Network.load(network)
+    elif isinstance(network, (list, tuple)):
+        net = Network(tuple(network), problem.activation, problem.bias)
+    elif type(network).__module__.split(".")[0] == "torch":
+        from .interop import from_torch
+
+        net = from_torch(network)
+    else:
+        raise TypeError(f"network: expected a Network, a list of weight matrices, an .npz path "
+                        f"or a torch.nn.Sequential, got {type(network).__name__}")
+    check_weights(list(net.weights), problem.d, problem.k, problem.depth, problem.bias,
+                  name="network weights")
+    if net.bias != problem.bias:
+        raise ValueError(f"network: expected bias {problem.bias:g} (the problem's), got "
+                         f"{net.bias:g}")
+    return net
+
+
+def _check_method(method: str) -> str:
+    if method not in PRUNE_METHODS:
+        raise ValueError(f"method: expected one of {', '.join(PRUNE_METHODS)}, got {method!r}")
+    return method
+
+
+def prune(problem: Problem, network, method: str = "caratheodory",
+          rtol: float = 1e-10) -> Network:
+    """Remove neurons without changing any layer's covariances (so without raising the loss).
+
+    Parameters
+    ----------
+    problem : Problem
+        Supplies the data ``X`` on which the covariances are taken, the activation and ``lam``.
+        The activation must be positively homogeneous.
+    network : Network, list of ndarray, path to ``.npz`` or torch.nn.Sequential
+        ``weights[l]`` of shape ``(n_{l+1}, n_l [+1 with bias])``.
+    method : {"caratheodory", "lp"}
+        ``"caratheodory"``: null-space elimination (at most ``rank`` neurons remain, the rank of
+        the generator family, ``<= N(N+1)``). ``"lp"``: a vertex of ``{c >= 0 : sum_j c_j g_j
+        = sum_j g_j}`` by the dual simplex (HiGHS), which is a basic solution with the same
+        bound and often fewer neurons on degenerate data.
+    rtol : float
+        Relative singular-value tolerance of the generator family's rank.
+
+    Returns
+    -------
+    Network
+        Hidden widths ``<= min(width, N(N+1))``; min-norm weights. Its loss equals
+        ``loss_activations(problem, activations_from_weights(problem, weights))``.
+    """
+    _check_method(method)
+    if not problem.activation.is_homogeneous:
+        raise ValueError(f"problem.activation: pruning needs a positively homogeneous "
+                         f"activation, got {problem.activation.name!r}")
+    net = as_network(problem, network)
+    Zs = activations_from_weights(problem, list(net.weights))
+    new = list(Zs)
+    act = problem.activation
+    for l in range(problem.depth - 1):  # hidden layers, front to back
+        Z = Zs[l]
+        if Z.shape[1] == 0:
+            continue
+        keep, c = caratheodory(Z, act, rtol=rtol,
+                               method="nullspace" if method == "caratheodory" else "lp")
+        new[l] = Z[:, keep] * np.sqrt(c)
+    return Network(tuple(min_norm_weights(problem, new)), act, problem.bias)
+
+
+# --- the tight example ---------------------------------------------------------------------
+def bipartite_incidence(N: int) -> np.ndarray:
+    """Edge-vertex incidence matrix ``E``, shape ``(N^2/4, N)``, of ``K_{N/2,N/2}`` (parts
+    ``{0..N/2-1}`` and ``{N/2..N-1}``; the row of edge ``{i, j}`` has ones at ``i`` and ``j``)."""
+    N = _check_even(N)
+    h = N // 2
+    E = np.zeros((h * h, N))
+    for a in range(h):
+        for b in range(h):
+            E[a * h + b, a] = E[a * h + b, h + b] = 1.0
+    return E
+
+
+def _check_even(N) -> int:
+    if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 2 or N % 2:
+        raise ValueError(f"N: expected an even integer >= 2, got {N!r}")
+    return int(N)
+
+
+def tight_example_bound(N: int, lam: float) -> float:
+    """Closed-form lower bound ``lam N^2 - lam^2 N (N - 1)`` of the tight example's loss:
+    ``min_Z (1/N)||Z - Y_N||^2 + 2 lam ||Z||_*`` (singular-value soft-thresholding at
+    ``lam N``; every two-layer network on ``X = I`` costs at least ``2 lam ||Z||_*``)."""
+    N = _check_even(N)
+    return float(lam * N**2 - lam**2 * N * (N - 1))
+
+
+def tight_example(N: int, lam: float = 1e-3) -> tuple[Problem, Network]:
+    """The paper's example whose global minimum needs ``N^2/4`` neurons.
+
+    ReLU, depth 2, no bias, ``X = I_N``, ``Y = Y_N = E^T E`` (:func:`bipartite_incidence`).
+    The optimal output is the soft-thresholded ``Z* = Y_N - lam N (I - v v^T / N)``
+    (``v = (1,..,1,-1,..,-1)``), entrywise ``N/2 - lam (N-1)`` on the diagonal, ``lam``
+    within a part and ``1 - lam`` across. It factors as ``Z* = B B^T`` with one nonnegative
+    column per edge ``{i, j}``: ``b_ij = alpha (e_i + e_j) + gamma 1``, ``alpha^2 = 1 - 2 lam``,
+    ``gamma = 2 (sqrt(1 - lam) - alpha) / N``; the network ``W_1 = B^T``, ``W_2 = B`` has
+    loss ``lam N^2 - lam^2 N (N - 1)`` = :func:`tight_example_bound`, so it is a certified
+    global minimum, with ``N^2/4`` hidden neurons.
+
+    Parameters
+    ----------
+    N : int
+        Even, >= 2.
+    lam : float
+        In ``(0, 1/2)``.
+
+    Returns
+    -------
+    problem : Problem
+    network : Network
+        Hidden width ``N^2/4``.
+    """
+    N = _check_even(N)
+    if isinstance(lam, bool) or not isinstance(lam, (int, float, np.floating)) \
+            or not 0 < lam < 0.5:
+        raise ValueError(f"lam: expected a number in (0, 1/2), got {lam!r}")
+    E = bipartite_incidence(N)
+    problem = Problem(np.eye(N), E.T @ E, 2, float(lam), activation="relu")
+    alpha = math.sqrt(1.0 - 2.0 * lam)
+    gamma = 2.0 * (math.sqrt(1.0 - lam) - alpha) / N
+    B = alpha * E.T + gamma  # (N, N^2/4): columns b_ij
+    return problem, Network((B.T.copy(), B.copy()), "relu", 0.0)
+
+
+# --- reports ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LayerSparsity:
+    """Sparsity figures of one hidden layer.
+
+    Attributes
+    ----------
+    layer : int
+        1-based hidden layer index.
+    width : int
+        Neurons in the given network.
+    active : int
+        Neurons with a nonzero generator (``s(z) != 0`` or ``z != 0``).
+    pruned_caratheodory, pruned_lp : int
+        Width after :func:`prune` with each method.
+    rank : int
+        Rank of the generator family (a lower bound for both prunings' guarantee: Caratheodory
+        keeps at most ``rank``).
+    caratheodory_bound : int
+        ``N(N+1)``.
+    tight_bound : float
+        ``N^2/4`` (the paper's tight example needs that many).
+    """
+
+    layer: int
+    width: int
+    active: int
+    pruned_caratheodory: int
+    pruned_lp: int
+    rank: int
+    caratheodory_bound: int
+    tight_bound: float
+
+
+@dataclass(frozen=True)
+class SparsityReport:
+    """Per-layer sparsity figures; ``str()`` gives a table.
+
+    Attributes
+    ----------
+    layers : list of LayerSparsity
+    N : int
+    loss, loss_caratheodory, loss_lp : float
+        Loss of the given network and of both pruned networks.
+    """
+
+    layers: list
+    N: int
+    loss: float
+    loss_caratheodory: float
+    loss_lp: float
+
+    def to_dict(self) -> dict:
+        return {"N": self.N, "loss": self.loss, "loss_caratheodory": self.loss_caratheodory,
+                "loss_lp": self.loss_lp, "layers": [asdict(x) for x in self.layers]}
+
+    def __str__(self) -> str:
+        head = (f"sparsity report (N = {self.N}; loss {self.loss:.9g}, pruned: caratheodory "
+                f"{self.loss_caratheodory:.9g}, lp {self.loss_lp:.9g})")
+        cols = ("layer", "width", "active", "caratheodory", "lp", "rank", "N(N+1)", "N^2/4")
+        rows = [(str(x.layer), str(x.width), str(x.active), str(x.pruned_caratheodory),
+                 str(x.pruned_lp), str(x.rank), str(x.caratheodory_bound), f"{x.tight_bound:g}")
+                for x in self.layers]
+        w = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
+             for i, c in enumerate(cols)]
+        line = " | ".join(c.rjust(w[i]) for i, c in enumerate(cols))
+        out = [head, line, "-" * len(line)]
+        out += [" | ".join(v.rjust(w[i]) for i, v in enumerate(r)) for r in rows]
+        return "\n".join(out)
+
+
+def sparsity_report(problem: Problem, network, rtol: float = 1e-10) -> SparsityReport:
+    """Width, pruned widths (both methods), generator rank and the bounds, per hidden layer.
+
+    Parameters
+    ----------
+    problem : Problem
+    network : Network, list of ndarray, path to ``.npz`` or torch.nn.Sequential
+    rtol : float
+        Rank tolerance (relative to the largest singular value of the generator family).
+
+    Returns
+    -------
+    SparsityReport
+    """
+    net = as_network(problem, network)
+    car = prune(problem, net, "caratheodory", rtol)
+    lp = prune(problem, net, "lp", rtol)
+    Zs = activations_from_weights(problem, list(net.weights))
+    N, act = problem.N, problem.activation
+    layers = []
+    for l in range(problem.depth - 1):
+        Z = Zs[l]
+        active = int(np.sum(np.abs(Z).max(axis=0) > 0)) if Z.shape[1] else 0
+        layers.append(LayerSparsity(
+            layer=l + 1, width=int(Z.shape[1]), active=active,
+            pruned_caratheodory=car.widths[l], pruned_lp=lp.widths[l],
+            rank=generator_rank(Z, act, rtol) if Z.shape[1] else 0,
+            caratheodory_bound=N * (N + 1), tight_bound=N * N / 4))
+    return SparsityReport(layers, N, net.loss(problem), car.loss(problem), lp.loss(problem))
