@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from .decompose import caratheodory
-from .errors import ConvergenceWarning, InaccurateSolutionWarning
+from .errors import ConvergenceWarning, InaccurateSolutionWarning, SolverFailedError
 from .formulations import covariances_from_activations, layer_inputs, loss_parameters
 from .layer import LayerProgram
 from .linalg import factor_range
@@ -43,7 +43,7 @@ SWEEPS = ("backward", "forward", "both")
 #: uses them, while keeping them makes ``pinv(G_{l-1})`` so ill-conditioned that Clarabel
 #: fails (measured: eigenvalues of ``G`` at 1e-10 relative after a CP factorisation). The
 #: restricted program is an inner approximation: its neurons are exactly realisable.
-SUBSPACE_RTOL = 1e-4
+SUBSPACE_RTOL = 1e-3
 
 
 def initial_network(problem, init="linear", seed: int = 0) -> Network:
@@ -128,10 +128,59 @@ class _Programs:
         return self.cache[key]
 
 
+def _zero_network(problem) -> Network:
+    """The network with every hidden width 0 (output = 0, or the bias path only)."""
+    e = 1 if problem.has_bias else 0
+    dims = [problem.d, *([0] * (problem.depth - 1)), problem.k]
+    return Network(tuple(np.zeros((dims[i + 1], dims[i] + e)) for i in range(problem.depth)),
+                   problem.activation, problem.bias).min_norm(problem)
+
+
+def _insert_neuron(problem, net: Network, layer: int, w_in, w_out, t: float) -> Network:
+    """``net`` with one more neuron in hidden layer ``layer``: incoming row ``sqrt(t) w_in``,
+    outgoing column ``sqrt(t) w_out`` (inserted before the bias column of ``W_{layer+1}``)."""
+    Ws = list(net.weights)
+    r = np.sqrt(t)
+    Ws[layer - 1] = np.vstack([Ws[layer - 1], r * np.asarray(w_in)[None, :]])
+    Wn = Ws[layer]
+    n = Wn.shape[1] - (1 if problem.has_bias else 0)
+    Ws[layer] = np.hstack([Wn[:, :n], r * np.asarray(w_out)[:, None], Wn[:, n:]])
+    return Network(tuple(Ws), problem.activation, problem.bias)
+
+
+def _escape(problem, net: Network, obj: float, tol: float):
+    """One escape step from a point where every layer program is optimal but the parameter
+    loss is not stationary (the layer programs fix the next layer's covariance ``K_{l+1}``,
+    and with a rank-deficient ``G_l`` the range condition ``range(K_{l+1}) in range(G_l)``
+    couples neighbouring blocks, so block-coordinate descent can stall there).
+    :func:`conic_dnn.certify` finds an improving neuron (the next layer's *weights* fixed);
+    it is inserted with the best of a geometric range of sizes, then the network is polished.
+    Returns ``(network, objective)`` or ``None`` if no layer has an improving neuron."""
+    from .certificate import certify
+
+    cert = certify(problem, net, tol=tol)
+    best = None
+    for lc in cert.layers:
+        if lc.certified or lc.incoming is None or lc.outgoing is None:
+            continue
+        for t in 2.0 ** -np.arange(0, 31):
+            cand = _insert_neuron(problem, cert.network, lc.layer, lc.incoming, lc.outgoing, t)
+            val = cand.loss(problem)
+            if val < obj - 1e-12 * abs(obj) and (best is None or val < best[1]):
+                best = (cand, val)
+                break
+    if best is None:
+        return None
+    cand = polish_net(problem, best[0]).min_norm(problem)
+    val = cand.loss(problem)
+    return (cand, val) if val < best[1] else best
+
+
 def solve_alternating(problem, representation="pattern", solver=None, solver_options=None, *,
                       init="linear", max_sweeps: int = 50, tol: float = 1e-6,
                       sweep: str = "backward", polish: bool = True, seed: int = 0,
-                      progress: bool = False) -> Result:
+                      progress: bool = False, max_escapes: int = 10,
+                      escape_tol: float = 1e-3) -> Result:
     """Block-coordinate minimisation over the hidden layers (see :func:`conic_dnn.solve`)."""
     if sweep not in SWEEPS:
         raise ValueError(f"sweep: expected one of {', '.join(SWEEPS)}, got {sweep!r}")
@@ -146,19 +195,29 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
              "both": list(range(1, L)) + list(range(L - 2, 0, -1))}[sweep]
     progs = _Programs(problem, representation)
     status, solver_used, converged, rejected, inaccurate = "optimal", "", False, 0, 0
+    failed = 0
     n_sweeps = 0
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=max_sweeps, desc="sweeps", unit="sweep")
-    for sweep_no in range(1, max_sweeps + 1):
-        n_sweeps = sweep_no
+    escapes = 0
+    while n_sweeps < max_sweeps:
+        n_sweeps += 1
         start = obj
         for layer in order:
             Zs = net.forward(problem.X)
             Hs = layer_inputs(problem, Zs)
             G_prev = Hs[layer - 1] @ Hs[layer - 1].T
+            if factor_range(Hs[layer - 1], SUBSPACE_RTOL)[1].shape[1] == 0:
+                # a zero input (dead previous layer): the only neurons are zero ones
+                cand = _rebuild(problem, net, layer, np.zeros((problem.N, 0)))
+                cand_obj = loss_parameters(problem, cand.weights)
+                if cand_obj <= obj:
+                    net, obj = cand, cand_obj
+                history.append(obj)
+                continue
             prog = progs.get(layer, Hs[layer - 1], G_prev)
             if layer == L - 1:
                 prog.set_data(problem.lam, G_prev, Y=problem.Y)
@@ -166,8 +225,16 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
                 prog.set_data(problem.lam, G_prev, B=Zs[layer] @ Zs[layer].T)
             # an inaccurate step is kept without falling back to SCS (measured: 4 s per SCS
             # solve against 5 ms): the rebuilt network is accepted only if its loss is lower
-            info = prog.solve(solver, solver_options, layer=layer, accept_inaccurate=True,
-                              warn=False)
+            # and a failed one is skipped (the step is rejected) rather than handed to SCS
+            try:
+                info = prog.solve(solver, solver_options, layer=layer, accept_inaccurate=True,
+                                  warn=False, fallback=solver is not None)
+            except SolverFailedError as exc:
+                failed += 1
+                progs.attempts.extend(exc.attempts or [])
+                rejected += 1
+                history.append(obj)
+                continue
             progs.compile_time += info.compile_time
             progs.solver_time += info.solver_time
             progs.attempts.extend(info.attempts)
@@ -193,8 +260,13 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
             bar.update(1)
             bar.set_postfix(objective=f"{obj:.6g}")
         if start - obj <= tol * max(abs(obj), 1e-300):
-            converged = True
-            break
+            step = _escape(problem, net, obj, escape_tol) if escapes < max_escapes else None
+            if step is None:
+                converged = True
+                break
+            escapes += 1
+            net, obj = step
+            history.append(obj)
     if bar is not None:
         bar.close()
     if polish:
@@ -207,14 +279,23 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
         warnings.warn(f"alternating minimisation stopped at max_sweeps={max_sweeps} before the "
                       f"relative improvement fell below tol={tol:g}", ConvergenceWarning,
                       stacklevel=3)
+    zero = _zero_network(problem)
+    if zero.loss(problem) <= obj:  # the optimum can be the zero network (e.g. Y = 0)
+        net, obj = zero, zero.loss(problem)
+        history.append(obj)
+    if failed:
+        warnings.warn(f"{failed} layer program(s) could not be solved and were skipped "
+                      f"(solver failures: see info['attempts'])", InaccurateSolutionWarning,
+                      stacklevel=3)
     if inaccurate:
         warnings.warn(f"{inaccurate} layer program(s) were solved only to reduced accuracy "
                       f"(optimal_inaccurate); every step was checked by the network's own loss",
                       InaccurateSolutionWarning, stacklevel=3)
     Zs = net.forward(problem.X)
     msg = (f"layerwise minimisation {'converged' if converged else 'did not converge'} in "
-           f"{n_sweeps} sweep(s); no global lower bound for depth >= 3 (use certify() for "
-           f"per-layer certificates)")
+           f"{n_sweeps} sweep(s), {escapes} escape step(s)"
+           f"{f', {failed} failed layer program(s) skipped' if failed else ''}; no global "
+           f"lower bound for depth >= 3 (use certify() for per-layer certificates)")
     return Result(
         objective=obj, lower_bound=float("-inf"), gap=float("inf"), certified=False,
         network=net, covariances=covariances_from_activations(problem, Zs), history=history,
@@ -222,6 +303,7 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
         success=converged, message=msg, method=f"alternating/{representation}",
         exact=False,
         info={"sweeps": n_sweeps, "rejected_steps": rejected,
-              "inaccurate_steps": inaccurate, "sweep": sweep,
+              "inaccurate_steps": inaccurate, "escapes": escapes,
+              "failed_steps": failed, "sweep": sweep,
               "compile_time": progs.compile_time, "solver_time": progs.solver_time,
-              "attempts": progs.attempts[-1:], "programs_built": len(progs.cache)})
+              "attempts": progs.attempts, "programs_built": len(progs.cache)})

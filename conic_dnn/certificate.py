@@ -884,8 +884,13 @@ def certify(problem, network, tol: float = 1e-6, n_search: int = 20, seed=0, sol
             zr = Qb @ c
             nz = float(np.linalg.norm(zr))
             rate = _insertion_rate(problem, Wm, Zs, grads[-1], l, zr / nz, V.T @ act(zr) / nz)
-            if rate < 0:  # genuine (only a kink in a later layer could make it otherwise)
+            step = (_verified_step(problem, Wm, l, Vt.T @ c, V.T @ act(zr), objective,
+                                   rate * nz**2) if rate < 0 else None)
+            if step is not None:  # a real forward pass confirms the decrease
                 z, w_in, w_out, decrease = zr / nz, Vt.T @ c, V.T @ act(zr), rate
+            elif rate < 0:
+                method += (" (violation found, but no step size lowers the loss: later "
+                           "pre-activations sit within rounding of a kink)")
             else:
                 method += " (violation found, but a kink in a later layer blocks it)"
         margin = val_rel if violated else lower_rel
@@ -899,6 +904,33 @@ def certify(problem, network, tol: float = 1e-6, n_search: int = 20, seed=0, sol
             lower_bound=float(lower_rel), search_value=float(val_rel), method=method))
     return Certificate(layers=tuple(layers), certified=all(c.certified for c in layers),
                        objective=float(objective), network=net, tol=tol)
+
+
+def _verified_step(problem: Problem, weights, layer: int, w_in, w_out, objective: float,
+                   rate: float):
+    """Smallest ``k`` such that inserting the neuron with size ``t = 2^-k`` (incoming
+    ``sqrt(t) w_in``, outgoing ``sqrt(t) w_out``) lowers the forward-pass loss by at least half
+    the first-order prediction ``t * |rate|`` (Armijo) and by more than rounding
+    (``1e-12`` relative), ``k = 0..60``; ``None`` if no such step exists: the first-order
+    rate then holds only on a vanishing neighbourhood (later pre-activations within rounding
+    of a kink), which no optimiser can use."""
+    act, bias = problem.activation, problem.bias
+    e = 1 if problem.has_bias else 0
+    for k in range(61):
+        r = 2.0 ** (-k / 2)
+        Ws = list(weights)
+        Ws[layer - 1] = np.vstack([Ws[layer - 1], r * np.asarray(w_in)[None, :]])
+        Wn = Ws[layer]
+        n = Wn.shape[1] - e
+        Ws[layer] = np.hstack([Wn[:, :n], r * np.asarray(w_out)[:, None], Wn[:, n:]])
+        Zs = forward(problem.X, Ws, act, bias)
+        val = problem.loss.value(Zs[-1], problem.Y) + problem.lam * sum(
+            float(np.sum(W**2)) for W in Ws)
+        t = 2.0**-k
+        if (val <= objective + 0.5 * t * rate
+                and val < objective - 1e-12 * max(abs(objective), 1e-300)):
+            return k
+    return None
 
 
 def _svd_range(H: np.ndarray):

@@ -126,8 +126,16 @@ class LayerProgram:
         return self.cone.exact
 
     def set_data(self, lam: float, G_prev: np.ndarray, *, Y=None, B=None) -> None:
-        """Fill the Parameters: ``A = lam * pinv(G_prev)``; ``Y`` (last) or ``B`` (middle)."""
-        self.A.value = sym(lam * gram_pinv(G_prev))
+        """Fill the Parameters: ``A = lam * pinv(G_prev)``; ``Y`` (last) or ``B`` (middle).
+
+        On a restricted cone (basis ``Q`` of the layer's subspace) ``A`` is the compression
+        ``Q Q^T pinv(G_prev) Q Q^T``: the same cost on every admissible ``K``, without the huge
+        eigenvalues of discarded directions that would ruin the solver's conditioning."""
+        A = gram_pinv(G_prev)
+        if self.cone.restricted:
+            Q = self.cone.Q
+            A = Q @ (Q.T @ A @ Q) @ Q.T
+        self.A.value = sym(lam * A)
         if self.last:
             self.Y.value = np.asarray(Y, dtype=float)
             self.lam.value = float(lam)

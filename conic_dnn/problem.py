@@ -177,9 +177,10 @@ class Problem:
         """Return the activation, or raise if it is not positively homogeneous."""
         if not self.is_homogeneous:
             raise ValueError(
-                f"activation: {what} needs a positively homogeneous activation (relu, "
-                f"leaky_relu, abs, identity), got the non-homogeneous "
-                f"{self.activation.name!r}; use the parameter or activation formulation")
+                f"activation: {what} needs a positively homogeneous activation: expected "
+                f"one of relu, leaky_relu, abs, identity or a conic_dnn.homogeneous(a, b), "
+                f"got the non-homogeneous {self.activation.name!r}; use the parameter or "
+                f"activation formulation")
         return self.activation
 
     def __repr__(self) -> str:

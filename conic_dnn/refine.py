@@ -18,6 +18,7 @@ from .formulations import loss_parameters, min_norm_weights
 from .losses import MSE
 from .network import Network
 from .solvers import run
+from .training import single_blas_thread
 
 __all__ = ["output_weights", "network_from_hidden", "polish"]
 
@@ -58,6 +59,7 @@ def network_from_hidden(problem, hidden: list[np.ndarray], solver=None,
     return Network(tuple(weights), act, problem.bias)
 
 
+@single_blas_thread
 def polish(problem, network: Network, max_iter: int = 2000, tol: float = 1e-14) -> Network:
     """L-BFGS on the regularised loss from ``network``'s weights (same widths).
 

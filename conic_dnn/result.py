@@ -80,13 +80,15 @@ class Result:
             f"conic_dnn result ({self.method}, {kind})",
             f"  objective   : {self.objective:.10g}   (loss of the returned network)",
             f"  lower bound : {lb}" + ("   (exact cone program)" if self.exact else
-                                       "   (relaxation)" if np.isfinite(self.lower_bound)
+                                       "   (relaxation value; tight here)" if self.certified
+                                       else "   (relaxation)" if np.isfinite(self.lower_bound)
                                        else ""),
             f"  gap         : {gap}",
             f"  widths      : {self.widths}",
             f"  status      : {self.status} ({self.solver}), {self.solve_time:.2f} s",
         ]
-        if self.info.get("attempts") and len(self.info["attempts"]) > 1:
+        if self.info.get("attempts") and len(self.info["attempts"]) > 1 \
+                and self.method.split("/")[0] != "alternating":
             lines.append("  fallbacks   : " + ", ".join(f"{n}: {s}" for n, s in
                                                         self.info["attempts"]))
         if self.message:

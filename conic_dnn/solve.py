@@ -52,7 +52,7 @@ def _check_options(problem, method, solver_options, tol):
 def solve(problem: Problem, method: str = "auto", solver: str | None = None,
           solver_options: dict | None = None, *, tol: float = 1e-6, polish: bool = True,
           force: bool = False, init=None, max_sweeps: int = 50, sweep: str = "backward",
-          seed: int = 0, progress: bool = False) -> Result:
+          seed: int = 0, progress: bool = False, n_starts: int = 1) -> Result:
     """Solve an L2-regularised training problem through its covariance cone.
 
     Parameters
@@ -83,6 +83,10 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
         Seeds every random choice (restarts of the CP factorisation, random init).
     progress : bool
         Show a progress bar (depth >= 3).
+    n_starts : int, default 1
+        Depth >= 3: the sweeps are a local method; ``n_starts > 1`` runs them from ``init``
+        and from ``n_starts - 1`` seeded random networks (seeds ``seed + 1, ...``) and keeps
+        the best (``info["start_objectives"]`` lists all).
 
     Returns
     -------
@@ -117,6 +121,17 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
                                tol=tol, seed=seed)
     from .alternating import solve_alternating
 
-    return solve_alternating(problem, rep, solver, solver_options, init=init,
-                             max_sweeps=max_sweeps, tol=tol, sweep=sweep, polish=polish,
-                             seed=seed, progress=progress)
+    if isinstance(n_starts, bool) or not isinstance(n_starts, int) or n_starts < 1:
+        raise ValueError(f"n_starts: expected a positive integer, got {n_starts!r}")
+    best, values = None, []
+    for i in range(n_starts):
+        res = solve_alternating(problem, rep, solver, solver_options,
+                                init=init if i == 0 else "random", max_sweeps=max_sweeps,
+                                tol=tol, sweep=sweep, polish=polish, seed=seed + i,
+                                progress=progress)
+        values.append(res.objective)
+        if best is None or res.objective < best.objective:
+            best = res
+    if n_starts > 1:
+        best.info["start_objectives"] = values
+    return best

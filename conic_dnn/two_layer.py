@@ -53,12 +53,25 @@ def solve_two_layer(problem, representation: str = "pattern", solver=None, solve
     if polish_network:
         net = polish(problem, net)
     objective = loss_parameters(problem, net.weights)
-    lower = float(sol.value)
+    zero = network_from_hidden(problem, [np.zeros((N, 0))], solver, solver_options)
+    if loss_parameters(problem, zero.weights) <= objective:  # e.g. Y = 0: the zero network
+        net, objective = zero, loss_parameters(problem, zero.weights)
+    value = float(sol.value)
+    # the program's value is a lower bound only if the solver solved it accurately; a value
+    # above the loss of a real network proves it did not (seen on badly scaled data)
+    slack = tol * abs(objective) + 1e-14  # relative: objectives can be ~1e-7 on scaled data
+    valid = value <= objective + slack
+    lower = value if valid else float("-inf")
     gap = objective - lower
-    certified = bool(gap <= tol * max(1.0, abs(objective)))
+    certified = bool(valid and gap <= slack)
     Zs = net.forward(problem.X)
     covs = covariances_from_activations(problem, Zs)
-    if certified:
+    if not valid:
+        msg = (f"no valid lower bound: the cone program's reported value {value:.10g} exceeds "
+               f"the loss {objective:.10g} of the returned network, so the solver "
+               f"({info.solver}, {info.status}) was inaccurate on this instance (badly scaled "
+               f"data or lam?)")
+    elif certified:
         msg = "global optimum certified: the network's loss matches the cone program's value"
     elif prog.exact:
         msg = ("exact cone program, but the recovered network is above its value "
@@ -75,5 +88,6 @@ def solve_two_layer(problem, representation: str = "pattern", solver=None, solve
               "solver_time": info.solver_time, "iterations": info.iterations,
               "n_patterns": 0 if prog.cone.patterns is None else len(prog.cone.patterns),
               "decomposition_residual": rec.residual, "failed_blocks": rec.failed_blocks,
-              "neurons_recovered": n_recovered, "objective_before_polish": obj_unpolished},
+              "neurons_recovered": n_recovered, "objective_before_polish": obj_unpolished,
+              "program_value": value},
     )
