@@ -31,6 +31,11 @@ import numpy as np
 __all__ = ["main", "load_data"]
 
 
+#: Tolerance of the certificates printed by ``demo`` and the default of ``certify --tol``:
+#: margins are first-order quantities, ~sqrt of the loss accuracy of a cone solve (1e-8).
+CERT_TOL = 1e-3
+
+
 class CLIError(Exception):
     """A user error: reported as one line, exit code 2."""
 
@@ -112,7 +117,7 @@ def _demo(args) -> int:
     # 2. depth 3: alternating layer programs, then per-layer certificates
     p3 = cd.Problem(X, Y, depth=3, lam=0.01)
     r3 = cd.solve(p3, max_sweeps=20, progress=not (args.quiet or args.json))
-    cert = cd.certify(p3, r3.network)
+    cert = cd.certify(p3, r3.network, tol=CERT_TOL)
     _print(args, f"[2] depth-3 ReLU, {p3}\n{r3}\n{cert}\n"
                  f"    neurons per hidden layer: {r3.widths}  (bound N(N+1) = {N * (N + 1)})\n")
     out["deep"] = _result_dict(r3)
@@ -124,8 +129,17 @@ def _demo(args) -> int:
         print(f"  two-layer objective {r2.objective:.8f}, lower bound {r2.lower_bound:.8f}, "
               f"gap {r2.gap:.1e} -> {'certified global optimum' if r2.certified else 'gap'}")
         print(f"  depth-3   objective {r3.objective:.8f} after {r3.info['sweeps']} sweep(s); "
-              f"layers certified: {'all' if cert.certified else 'not all'}")
+              f"per layer: {'; '.join(_layer_verdict(lc) for lc in cert.layers)}")
     return 0
+
+
+def _layer_verdict(lc) -> str:
+    if lc.certified:
+        return f"{lc.layer} certified"
+    if lc.improving_neuron is not None:
+        return f"{lc.layer} improvable (rate {lc.decrease:.2g})"
+    return (f"{lc.layer} not certified (margin {lc.min_margin:.2g}) but no improving neuron "
+            f"(a kink)")
 
 
 def _solve(args) -> int:
@@ -187,7 +201,7 @@ def _certify(args) -> int:
     X, Y = load_data(args.data, args.targets)
     args.depth = net.depth
     p = _problem(args, X, Y).replace(activation=net.activation, bias=net.bias)
-    cert = cd.certify(p, net)
+    cert = cd.certify(p, net, tol=args.tol)
     if args.json:
         _emit_json(cert.to_dict())
     else:
@@ -231,6 +245,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", default="pruned.npz", help="where to write the pruned network")
     c = sub.add_parser("certify", help="per-layer certificates of a network")
     _common(c, network=True)
+    c.add_argument("--tol", type=float, default=CERT_TOL,
+                   help=f"relative tolerance of the margins (default {CERT_TOL:g})")
     return parser
 
 
