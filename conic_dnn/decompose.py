@@ -311,6 +311,16 @@ def caratheodory(Z: np.ndarray, activation, weights=None, rtol: float = 1e-10,
         if np.linalg.norm(An @ x - An @ x0) > 1e-9 * np.linalg.norm(An @ x0):
             x, method = x0.copy(), "nullspace"
     if method == "nullspace":
+        b = Ar @ x
         x = _eliminate(Ar, x, r)
+        if np.linalg.norm(Ar @ x - b) > 1e-11 * np.linalg.norm(b):
+            # an ill-conditioned basis: repair the weights on the support by NNLS, and if that
+            # does not restore the sum, take the LP vertex (exact, slower)
+            sup = np.flatnonzero(x > 0)
+            xs, _ = nnls(Ar[:, sup], b)
+            x = np.zeros_like(x)
+            x[sup] = xs
+            if np.linalg.norm(Ar @ x - b) > 1e-11 * np.linalg.norm(b):
+                return caratheodory(Z, activation, weights, rtol, method="lp")
     sup = np.flatnonzero(x > 0)
     return live[sup], x[sup] / norms[live[sup]]
