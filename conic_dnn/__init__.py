@@ -6,9 +6,9 @@ The pipeline (one module per stage)::
          -> formulations: parameters / activations / covariances (formulations.py, forces.py)
          -> the cone S_s and one layer's cone program (cone.py, layer.py, solvers.py)
          -> solvers: global two-layer, block-coordinate for deeper (two_layer.py, alternating.py)
-         -> neuron decomposition: CP factorisation, Caratheodory / LP pruning (decompose.py)
-         -> Network: plain weight matrices (network.py)
-         -> certificates and reports (certificate.py, report.py)
+         -> neuron decomposition: CP factorisation, Caratheodory / LP (decompose.py, recovery.py)
+         -> Network: plain weight matrices (network.py); training baselines (training.py)
+         -> certificates and sparsity reports (certificate.py, sparsity.py); the CLI (cli.py)
 
 The mathematics is in the module docstrings; the conventions (samples as rows, the loss
 ``C(Z_L) + lam * sum ||W_l||_F^2`` with the MSE ``(1/N) ||Z_L - Y||_F^2``) follow

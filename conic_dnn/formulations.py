@@ -227,11 +227,12 @@ def loss_covariances(problem: Problem, covariances, output) -> float:
     Z_L = np.asarray(output, dtype=float)
     if Z_L.shape != (N, problem.k):
         raise ValueError(f"output: expected shape ({N}, {problem.k}), got {Z_L.shape}")
+    pairs = [(_check_pair(pair[0], N, f"covariances[{i}][0] (K_{i + 1})"),
+              _check_pair(pair[1], N, f"covariances[{i}][1] (G_{i + 1})"))
+             for i, pair in enumerate(covariances)]  # every pair checked before any value
     total = 0.0
     G_prev = problem.G0
-    for i, pair in enumerate(covariances):
-        K = _check_pair(pair[0], N, f"covariances[{i}][0] (K_{i + 1})")
-        G = _check_pair(pair[1], N, f"covariances[{i}][1] (G_{i + 1})")
+    for K, G in pairs:
         w, U = psd_eigh(G_prev, GRAM_RTOL)
         UtKU = U.T @ K @ U
         trK = float(np.trace(K))

@@ -34,7 +34,13 @@ def check_weights(weights, d: int, k: int | None, depth: int | None, bias: float
     extra = 1 if bias > 0 else 0
     out, n_prev = [], d
     for i, W in enumerate(weights):
-        W = np.asarray(W)
+        try:
+            W = np.asarray(W)
+        except ValueError:
+            raise ValueError(f"{name}[{i}]: expected a 2-D array, got a ragged nested "
+                             f"sequence") from None
+        if np.iscomplexobj(W):
+            raise TypeError(f"{name}[{i}]: expected a real array, got dtype {W.dtype}")
         if W.dtype == object or not np.issubdtype(W.dtype, np.number):
             raise TypeError(f"{name}[{i}]: expected a numeric array, got dtype {W.dtype}")
         if W.ndim != 2:

@@ -12,6 +12,8 @@ and the ``"lifted"`` relaxation beyond; ``"pattern"`` / ``"lifted"`` force one.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .cone import REPRESENTATIONS
 from .errors import SizeLimitError
 from .linalg import factor_range
@@ -104,6 +106,8 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
         Every solver tried failed (the message lists them with their statuses).
     """
     _check_options(problem, method, solver_options, tol)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise TypeError(f"seed: expected an integer >= 0, got {seed!r}")
     rep = method
     if method == "auto":
         rep = "pattern" if problem.N <= AUTO_PATTERN_MAX_N else "lifted"

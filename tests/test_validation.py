@@ -235,10 +235,6 @@ def test_deep_option_validation(kwargs, match, no_solver):
         cd.solve(_problem(depth=3), **kwargs)
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="solve() does not validate seed: seed='a' reaches recovery's "
-                          "`seed + i` after the cone program is solved and raises TypeError "
-                          "'can only concatenate str (not \"int\") to str', naming no argument")
 def test_seed_validated_before_solving():
     with pytest.raises((TypeError, ValueError), match=r"^seed: expected an integer"):
         cd.solve(_problem(Y=[0.0, 1.0, 2.0]), seed="a")
@@ -351,19 +347,11 @@ def test_weights_bias_column(p23):
                                                np.ones((1, 4))]))
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="network.check_weights calls np.asarray(W) unguarded: a ragged nested "
-                          "list raises numpy's bare ValueError 'setting an array element with a "
-                          "sequence...' which names no argument")
 def test_ragged_weights_name_the_argument(p23):
     with pytest.raises((TypeError, ValueError), match=r"^weights\[0\]: expected"):
         cd.loss_parameters(p23, [[[1.0, 2.0], [3.0]], np.ones((3, 2)), np.ones((1, 3))])
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="network.check_weights accepts complex weights and silently drops the "
-                          "imaginary part (numpy ComplexWarning), unlike Problem which rejects "
-                          "complex X with 'expected a real array'")
 @pytest.mark.filterwarnings("ignore:Casting complex values")
 def test_complex_weights_rejected(p23):
     W = [np.ones((5, 2)) * (1 + 1j), np.ones((3, 5)), np.ones((1, 3))]
@@ -390,11 +378,6 @@ def test_other_formulations_check_shapes(p23):
         cd.loss_covariances(p23, [(np.eye(4), np.eye(4))] * 2, np.zeros((4, 2)))
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="loss_covariances validates the pairs lazily inside its loop: when an "
-                          "earlier pair already fails its range condition (here K_1 = I is not in "
-                          "range(X X^T), rank 2) it returns inf before the malformed 3 x 3 K_2 is "
-                          "ever checked, so a shape error is reported as an infinite loss")
 def test_loss_covariances_checks_every_pair_shape(p23):
     with pytest.raises(ValueError, match=r"^covariances\[1\]\[0\] \(K_2\): expected shape "
                                          r"\(4, 4\), got \(3, 3\)"):
