@@ -32,6 +32,7 @@ from .recovery import recover_neurons
 from .refine import output_weights
 from .refine import polish as polish_net
 from .result import Result
+from .sparsity import prune
 
 __all__ = ["solve_alternating", "initial_network", "SWEEPS", "SUBSPACE_RTOL"]
 
@@ -275,6 +276,14 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
         if pobj < obj:
             net, obj = pol, pobj
             history.append(obj)
+    # escape steps and the polish may leave more than N(N+1) neurons: prune (same covariances,
+    # so the loss can only fall to the activation loss)
+    pruned = prune(problem, net)
+    pobj = loss_parameters(problem, pruned.weights)
+    if pobj <= obj * (1 + 1e-12) and max(pruned.widths, default=0) <= max(net.widths, default=0):
+        if pobj < obj:
+            history.append(pobj)
+        net, obj = pruned, min(obj, pobj)
     if not converged:
         warnings.warn(f"alternating minimisation stopped at max_sweeps={max_sweeps} before the "
                       f"relative improvement fell below tol={tol:g}", ConvergenceWarning,

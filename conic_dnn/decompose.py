@@ -11,8 +11,9 @@
     ``g(z) = (z z^T, s(z) s(z)^T)`` to at most ``rank <= N(N+1)`` terms with the same sum.
     Default ``method="nullspace"``: Caratheodory elimination by basis exchange (one pass over
     the neurons, ``O(n r^2)`` for ``n`` neurons and generator rank ``r``; width 10,000 at
-    N = 20 in seconds), verified, repaired by NNLS if rounding shows. ``method="lp"``: a vertex
-    of ``{c >= 0 : A c = A c0}`` by the dual simplex (HiGHS) on chunks of ``2r`` columns.
+    N = 20 in seconds), verified, repaired by nonnegative least squares if rounding shows.
+    ``method="lp"``: a vertex of ``{c >= 0 : A c = A c0}`` by the dual simplex (HiGHS) on
+    chunks of ``2r`` columns.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog, nnls
+from scipy.optimize import linprog, lsq_linear
 
 __all__ = ["CPFactorization", "cp_factorize", "generator_matrix", "generator_rank",
            "caratheodory"]
@@ -237,6 +238,14 @@ def _eliminate(M: np.ndarray, x: np.ndarray, r: int, dep_rtol: float = 1e-9) -> 
     return out
 
 
+def _nonneg_lstsq(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``argmin ||A x - b||, x >= 0`` by bounded-variable least squares (``lsq_linear``,
+    ``bvls``; scipy's ``nnls`` was seen to abort the interpreter on degenerate input)."""
+    if A.shape[1] == 0:
+        return np.zeros(0)
+    return lsq_linear(A, b, bounds=(0.0, np.inf), method="bvls", tol=1e-15).x
+
+
 def _vertex(Ar: np.ndarray, x0: np.ndarray) -> np.ndarray:
     """A vertex ``x`` of ``{x >= 0 : Ar x = Ar x0}`` (dual simplex), repaired by NNLS on its
     support; ``x0`` itself if the LP fails."""
@@ -248,7 +257,7 @@ def _vertex(Ar: np.ndarray, x0: np.ndarray) -> np.ndarray:
         return x0
     x = res.x
     sup = np.flatnonzero(x > 1e-12 * max(x.max(), 1e-300))
-    xs, _ = nnls(Ar[:, sup], b)
+    xs = _nonneg_lstsq(Ar[:, sup], b)
     out = np.zeros_like(x0)
     out[sup] = xs
     if np.linalg.norm(Ar @ out - b) > 1e-11 * max(np.linalg.norm(b), 1e-300):
@@ -257,7 +266,7 @@ def _vertex(Ar: np.ndarray, x0: np.ndarray) -> np.ndarray:
 
 
 def caratheodory(Z: np.ndarray, activation, weights=None, rtol: float = 1e-10,
-                 method: str = "nullspace") -> tuple[np.ndarray, np.ndarray]:
+                 method: str = "nullspace", _repair: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Fewer neurons with the same conic combination of generators.
 
     Parameters
@@ -318,10 +327,12 @@ def caratheodory(Z: np.ndarray, activation, weights=None, rtol: float = 1e-10,
             # an ill-conditioned basis: repair the weights on the support by NNLS, and if that
             # does not restore the sum, take the LP vertex (exact, slower)
             sup = np.flatnonzero(x > 0)
-            xs, _ = nnls(Ar[:, sup], b)
+            xs = _nonneg_lstsq(Ar[:, sup], b)
             x = np.zeros_like(x)
             x[sup] = xs
-            if np.linalg.norm(Ar @ x - b) > 1e-11 * np.linalg.norm(b):
-                return caratheodory(Z, activation, weights, rtol, method="lp")
+            if not np.linalg.norm(Ar @ x - b) <= 1e-11 * np.linalg.norm(b):
+                if _repair:
+                    return caratheodory(Z, activation, weights, rtol, "lp", _repair=False)
+                x = x0.copy()  # nothing exact found: keep every neuron (honest, unpruned)
     sup = np.flatnonzero(x > 0)
     return live[sup], x[sup] / norms[live[sup]]
