@@ -280,10 +280,11 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
     # so the loss can only fall to the activation loss)
     pruned = prune(problem, net)
     pobj = loss_parameters(problem, pruned.weights)
-    if pobj <= obj * (1 + 1e-12) and max(pruned.widths, default=0) <= max(net.widths, default=0):
-        if pobj < obj:
+    too_wide = max(net.widths, default=0) > problem.N * (problem.N + 1)
+    if pobj <= obj or (too_wide and pobj <= obj * (1 + 1e-12)):  # rounding only
+        if pobj != obj:
             history.append(pobj)
-        net, obj = pruned, min(obj, pobj)
+        net, obj = pruned, pobj
     if not converged:
         warnings.warn(f"alternating minimisation stopped at max_sweeps={max_sweeps} before the "
                       f"relative improvement fell below tol={tol:g}", ConvergenceWarning,

@@ -23,7 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog, lsq_linear
 
-__all__ = ["CPFactorization", "cp_factorize", "generator_matrix", "generator_rank",
+#: Relative error ``||sum_j c_j g_j - sum_j c0_j g_j||`` accepted after a Caratheodory
+#: reduction (below the cone solvers' accuracy ~1e-9; the pruned network is rebuilt with
+#: min-norm weights and its own loss is what gets reported).
+SUM_RTOL = 1e-9
+
+__all__ = ["SUM_RTOL", "CPFactorization", "cp_factorize", "generator_matrix", "generator_rank",
            "caratheodory"]
 
 
@@ -69,7 +74,8 @@ def _rank_two(R: np.ndarray) -> np.ndarray:
 
 
 def cp_factorize(C: np.ndarray, max_rank: int | None = None, n_restarts: int = 10,
-                 tol: float = 1e-9, max_iter: int = 2000, seed: int = 0) -> CPFactorization:
+                 tol: float = 1e-9, max_iter: int = 2000, seed: int = 0,
+                 rank_rtol: float = 1e-13) -> CPFactorization:
     """Completely-positive factorisation of a doubly nonnegative matrix.
 
     Parameters
@@ -85,6 +91,8 @@ def cp_factorize(C: np.ndarray, max_rank: int | None = None, n_restarts: int = 1
     max_iter : int
         Iterations per start.
     seed : int
+    rank_rtol : float
+        Eigenvalues of ``C`` below ``rank_rtol * lambda_max`` are dropped (numerical rank).
 
     Returns
     -------
@@ -100,7 +108,7 @@ def cp_factorize(C: np.ndarray, max_rank: int | None = None, n_restarts: int = 1
         return CPFactorization(np.zeros((n, 0)), 0.0, True)
     C = np.where(C < 0, 0.0, C)
     w, U = np.linalg.eigh(C)
-    keep = w > 1e-13 * w[-1]
+    keep = w > rank_rtol * w[-1]
     R = U[:, keep] * np.sqrt(w[keep])
     r0 = R.shape[1]
     # quick exact cases: rank one, or a nonnegative square root column set
@@ -260,7 +268,7 @@ def _vertex(Ar: np.ndarray, x0: np.ndarray) -> np.ndarray:
     xs = _nonneg_lstsq(Ar[:, sup], b)
     out = np.zeros_like(x0)
     out[sup] = xs
-    if np.linalg.norm(Ar @ out - b) > 1e-11 * max(np.linalg.norm(b), 1e-300):
+    if np.linalg.norm(Ar @ out - b) > SUM_RTOL * max(np.linalg.norm(b), 1e-300):
         return x0
     return out
 
@@ -323,14 +331,14 @@ def caratheodory(Z: np.ndarray, activation, weights=None, rtol: float = 1e-10,
     if method == "nullspace":
         b = Ar @ x
         x = _eliminate(Ar, x, r)
-        if np.linalg.norm(Ar @ x - b) > 1e-11 * np.linalg.norm(b):
+        if np.linalg.norm(Ar @ x - b) > SUM_RTOL * np.linalg.norm(b):
             # an ill-conditioned basis: repair the weights on the support by NNLS, and if that
             # does not restore the sum, take the LP vertex (exact, slower)
             sup = np.flatnonzero(x > 0)
             xs = _nonneg_lstsq(Ar[:, sup], b)
             x = np.zeros_like(x)
             x[sup] = xs
-            if not np.linalg.norm(Ar @ x - b) <= 1e-11 * np.linalg.norm(b):
+            if not np.linalg.norm(Ar @ x - b) <= SUM_RTOL * np.linalg.norm(b):
                 if _repair:
                     return caratheodory(Z, activation, weights, rtol, "lp", _repair=False)
                 x = x0.copy()  # nothing exact found: keep every neuron (honest, unpruned)

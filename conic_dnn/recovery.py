@@ -100,7 +100,10 @@ def recover_neurons(solution, activation, tol: float = 1e-10, seed: int = 0) -> 
         if float(np.trace(C)) <= BLOCK_RTOL * total:
             continue  # solver noise: an interior-point solution never has exact zero blocks
         Cc = _clean_block(C)
-        fac = cp_factorize(Cc, tol=tol, seed=seed + i)
+        # beyond order 4 a DNN block need not be CP: a small search budget (measured: the
+        # default budget spent minutes on N = 12 blocks that have no factorisation)
+        budget = {} if C.shape[0] <= 4 else {"n_restarts": 2, "max_iter": 300}
+        fac = cp_factorize(Cc, tol=tol, seed=seed + i, rank_rtol=1e-10, **budget)
         B = np.maximum(fac.B, 0.0)
         res = float(np.linalg.norm(B @ B.T - C) / np.linalg.norm(C))
         worst = max(worst, res)

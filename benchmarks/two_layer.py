@@ -1,0 +1,196 @@
+"""Two-layer ReLU networks: the exact cone solve against gradient training.
+
+For every instance of the grid (Gaussian ``X`` (N, d), ``Y`` (N, k), ``lam = 0.01``, seeded)
+this script measures, in one process:
+
+* ``conic_dnn.solve(p)``: objective, lower bound, gap, certificate, widths, wall time and its
+  split into cvxpy compilation and solver time (``method="auto"``; if the pattern program is
+  refused with :class:`conic_dnn.SizeLimitError`, the lifted relaxation is used and recorded);
+* ``conic_dnn.train_lbfgs`` (multi-start L-BFGS, width 64);
+* ``conic_dnn.train_adam`` (full-batch Adam, width 64) at its default budget (2000 steps), and
+  again at (approximately) the wall-clock time of the cone solve. ``train_adam`` has no time
+  budget argument, so the equal-time step count is calibrated from the default run's time per
+  step.
+
+Reported: the speed ratio ``t(L-BFGS) / t(solve)`` and the relative objective excess
+``(F_trainer - F_solve) / F_solve`` of every trainer (negative: the trainer found a lower loss).
+
+Run ``python benchmarks/two_layer.py`` (full grid) or ``--quick`` (smoke test).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+import conic_dnn as cd
+
+try:
+    from . import _common as common
+except ImportError:  # run as a script
+    import _common as common
+
+NAME = "two_layer"
+LAM = 0.01
+WIDTH = 64
+
+
+def config(quick: bool) -> dict:
+    """Grid and baseline settings.
+
+    Parameters
+    ----------
+    quick : bool
+
+    Returns
+    -------
+    dict
+    """
+    if quick:
+        return {"N": [3, 4], "d": [2], "k": [1], "lam": LAM, "width": WIDTH,
+                "lbfgs": {"n_starts": 2, "max_iter": 200},
+                "adam": {"n_steps": 500, "lr": 1e-2}, "adam_equal_time_max_steps": 20_000}
+    return {"N": [3, 4, 6, 8, 12], "d": [2, 5], "k": [1, 3], "lam": LAM, "width": WIDTH,
+            "lbfgs": {"n_starts": 5, "max_iter": 1000},
+            "adam": {"n_steps": 2000, "lr": 1e-2}, "adam_equal_time_max_steps": 200_000}
+
+
+def solve_exact(p: cd.Problem) -> tuple[cd.Result, str, str]:
+    """``conic_dnn.solve`` with the automatic method, falling back to ``"lifted"``.
+
+    Returns
+    -------
+    (Result, str, str)
+        The result, the method requested last and a note (the SizeLimitError message, if any).
+    """
+    try:
+        return cd.solve(p), "auto", ""
+    except cd.SizeLimitError as exc:
+        return cd.solve(p, method="lifted"), "lifted", f"SizeLimitError: {exc}"
+
+
+def run_instance(N: int, d: int, k: int, seed: int, cfg: dict) -> dict:
+    """Measure one instance.
+
+    Returns
+    -------
+    dict
+        One row of the results.
+    """
+    X, Y = common.problem_data(N, d, k, seed)
+    p = cd.Problem(X, Y, depth=2, lam=cfg["lam"], activation="relu")
+    row = {"N": N, "d": d, "k": k}
+
+    t0 = time.perf_counter()
+    res, requested, note = solve_exact(p)
+    row["our_wall"] = time.perf_counter() - t0
+    row.update(method_requested=requested, method=res.method, note=note,
+               objective=res.objective, lower_bound=res.lower_bound, gap=res.gap,
+               rel_gap=res.gap / max(abs(res.objective), 1e-300), certified=res.certified,
+               exact=res.exact, our_time=res.solve_time, widths=list(res.network.widths),
+               status=res.status, solver=res.solver,
+               compile_time=res.info.get("compile_time"),
+               solver_time=res.info.get("solver_time"))
+    row["compile_share"] = (row["compile_time"] / res.solve_time
+                            if row["compile_time"] is not None else None)
+    row["solver_share"] = (row["solver_time"] / res.solve_time
+                           if row["solver_time"] is not None else None)
+
+    lb = cd.train_lbfgs(p, WIDTH, seed=seed, **cfg["lbfgs"])
+    row.update(lbfgs_objective=lb.objective, lbfgs_time=lb.solve_time,
+               lbfgs_excess=common.rel_excess(lb.objective, res.objective),
+               lbfgs_runs=lb.runs, speed_ratio=lb.solve_time / res.solve_time)
+
+    ad = cd.train_adam(p, WIDTH, seed=seed, **cfg["adam"])
+    row.update(adam_objective=ad.objective, adam_time=ad.solve_time,
+               adam_excess=common.rel_excess(ad.objective, res.objective))
+    per_step = ad.solve_time / cfg["adam"]["n_steps"]
+    steps = int(np.clip(round(res.solve_time / per_step), 10, cfg["adam_equal_time_max_steps"]))
+    ad_eq = cd.train_adam(p, WIDTH, seed=seed, n_steps=steps, lr=cfg["adam"]["lr"])
+    row.update(adam_eq_steps=steps, adam_eq_time=ad_eq.solve_time,
+               adam_eq_objective=ad_eq.objective,
+               adam_eq_excess=common.rel_excess(ad_eq.objective, res.objective))
+    return row
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Medians of the headline ratios (overall and for N <= 4).
+
+    Returns
+    -------
+    dict
+    """
+    def med(key, sel):
+        vals = [r[key] for r in rows if sel(r) and r.get(key) is not None]
+        return float(np.median(vals)) if vals else None
+
+    out = {}
+    for label, sel in (("all", lambda r: True), ("N<=4", lambda r: r["N"] <= 4),
+                       ("N>=6", lambda r: r["N"] >= 6)):
+        out[label] = {key: med(key, sel) for key in
+                      ("speed_ratio", "lbfgs_excess", "adam_excess", "adam_eq_excess",
+                       "compile_share", "solver_share", "our_time", "lbfgs_time")}
+        out[label]["certified"] = sum(bool(r.get("certified")) for r in rows if sel(r))
+        out[label]["instances"] = sum(1 for r in rows if sel(r))
+    return out
+
+
+COLUMNS = [
+    ("N", "N"), ("d", "d"), ("k", "k"), ("method", "method"), ("certified", "cert"),
+    ("objective", "F_ours", ".6g"), ("rel_gap", "rel.gap", ".1e"),
+    ("our_time", "t_ours", ".3f"), ("compile_share", "comp%", ".0%"),
+    ("lbfgs_time", "t_lbfgs", ".2f"), ("speed_ratio", "lbfgs/ours", ".1f"),
+    ("lbfgs_excess", "dF_lbfgs", ".1e"), ("adam_excess", "dF_adam", ".1e"),
+    ("adam_eq_steps", "adam_eq_steps"), ("adam_eq_excess", "dF_adam_eqt", ".1e"),
+    ("widths", "widths"),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the exit code."""
+    args = common.parse_args(__doc__.splitlines()[0], argv)
+    cfg = config(args.quick)
+    common.print_header(NAME, args)
+    t_start = time.perf_counter()
+    warnings.simplefilter("ignore", cd.ConvergenceWarning)
+    # warm-up: the first cvxpy solve of a process pays one-off import and setup costs
+    Xw, Yw = common.problem_data(3, 2, 1, args.seed + 999)
+    cd.solve(cd.Problem(Xw, Yw, depth=2, lam=LAM))
+    rows = []
+    for N in cfg["N"]:
+        for d in cfg["d"]:
+            for k in cfg["k"]:
+                try:
+                    row = run_instance(N, d, k, args.seed, cfg)
+                except Exception as exc:  # a library error: record it and keep measuring
+                    row = {"N": N, "d": d, "k": k, "error": f"{type(exc).__name__}: {exc}"}
+                    rows.append(row)
+                    print(f"  N={N} d={d} k={k}: {row['error']}", flush=True)
+                    continue
+                rows.append(row)
+                print(f"  N={N} d={d} k={k}: ours {row['our_time']:.3f} s "
+                      f"({row['method']}, certified={row['certified']}), "
+                      f"L-BFGS {row['lbfgs_time']:.2f} s", flush=True)
+    summary = summarise(rows)
+    common.print_table(
+        f"Two-layer ReLU, lam={LAM}: exact solve vs L-BFGS "
+        f"({cfg['lbfgs']['n_starts']} starts, max_iter {cfg['lbfgs']['max_iter']}) and Adam "
+        f"({cfg['adam']['n_steps']} steps; eqt = equal wall-clock), width {WIDTH}; "
+        f"dF = (F_trainer - F_ours)/F_ours", rows, COLUMNS)
+    srows = [{"subset": key, **val} for key, val in summary.items()]
+    common.print_table("Medians", srows, [
+        ("subset", "subset"), ("instances", "n"), ("certified", "certified"),
+        ("our_time", "t_ours", ".3f"), ("lbfgs_time", "t_lbfgs", ".2f"),
+        ("speed_ratio", "lbfgs/ours", ".1f"), ("lbfgs_excess", "dF_lbfgs", ".1e"),
+        ("adam_excess", "dF_adam", ".1e"), ("adam_eq_excess", "dF_adam_eqt", ".1e"),
+        ("compile_share", "comp%", ".0%"), ("solver_share", "solver%", ".0%")])
+    wall = time.perf_counter() - t_start
+    path = common.write_results(NAME, args, cfg, rows, wall, {"summary": summary})
+    print(f"\nwall time {wall:.1f} s; results written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

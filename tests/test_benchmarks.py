@@ -1,0 +1,29 @@
+"""Smoke test of the benchmark scripts: each runs in ``--quick`` mode and writes its JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPTS = ["two_layer", "deep", "solvers"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_benchmark_quick(name, tmp_path):
+    """``python benchmarks/<name>.py --quick`` exits with 0 and writes ``<name>_quick.json``."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / f"{name}.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=BENCHMARKS.parent)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    path = tmp_path / f"{name}_quick.json"
+    assert path.exists()
+    assert not (tmp_path / f"{name}.json").exists()
+    data = json.loads(path.read_text())
+    assert data["benchmark"] == name and data["quick"] is True
+    assert data["rows"] and data["machine"]["cpu_count"] >= 1
