@@ -1,0 +1,102 @@
+"""Write the README's performance table from ``benchmarks/results/*.json``.
+
+Run after the benchmarks: ``python benchmarks/summarize.py`` replaces the block between
+``<!-- benchmarks:start -->`` and ``<!-- benchmarks:end -->`` in the top-level README.md (and
+prints it). Missing results files are listed as "not run".
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+
+
+def _load(name):
+    path = ROOT / "results" / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _f(x, spec):
+    return "-" if x is None or isinstance(x, str) else format(x, spec)
+
+
+def table() -> str:
+    lines = ["| benchmark | measured (ratios in one process) | result |", "|---|---|---|"]
+    tl = _load("two_layer")
+    if tl:
+        for key, label in (("N<=4", "N <= 4"), ("N>=6", "N >= 6")):
+            s = tl["summary"].get(key)
+            if not s:
+                continue
+            lines.append(
+                f"| two_layer, {label} | time L-BFGS (5 starts) / ours; objective excess of "
+                f"L-BFGS, of Adam at equal time | {_f(s.get('speed_ratio'), '.1f')}x; "
+                f"{_f(s.get('lbfgs_excess'), '.1e')}, {_f(s.get('adam_eq_excess'), '.1e')}; "
+                f"certified {s.get('certified')}/{s.get('instances')} |")
+        s = tl["summary"].get("N<=4", {})
+        lines.append(f"| two_layer, N <= 4 | cvxpy compilation share of our time | "
+                     f"{_f(s.get('compile_share'), '.0%')} |")
+    dp = _load("deep")
+    if dp:
+        s = dp["summary"]
+        best = min(s["sweep_order"], key=lambda k: s["sweep_order"][k]["mean_excess_vs_best"])
+        lines.append(
+            f"| deep (depth 3/4) | objective excess of L-BFGS / Adam over ours (median); "
+            f"time L-BFGS / ours | {_f(s['median_lbfgs_excess'], '.1e')} / "
+            f"{_f(s['median_adam_excess'], '.1e')}; {_f(s['median_speed_ratio'], '.2f')}x |")
+        lines.append(
+            f"| deep | share of time: compilation / solver / neuron recovery and rest | "
+            f"{_f(s['median_compile_share'], '.0%')} / {_f(s['median_solver_share'], '.0%')} / "
+            f"{_f(s['median_other_share'], '.0%')} |")
+        lines.append(f"| deep | best sweep order (mean excess over the best order) | {best} |")
+    sv = _load("solvers")
+    if sv:
+        s = sv["summary"]
+        lines.append(
+            f"| solvers | time SCS / Clarabel (median); lower bounds agree to | "
+            f"{_f(s['median_time_ratio_scs_over_clarabel'], '.1f')}x; "
+            f"{_f(s['max_abs_lb_rel_diff'], '.1e')} |")
+    pr = _load("pruning")
+    if pr:
+        rows = [r for r in pr["rows"] if r["width"] == max(x["width"] for x in pr["rows"])]
+        for r in rows:
+            lines.append(
+                f"| pruning, width {r['width']}, N = {r['N']}, d = {r['d']} | seconds; kept; "
+                f"loss change; speed-up vs LP | {r['caratheodory_s']:.2f} s; "
+                f"{r['caratheodory_width']}; {r['caratheodory_loss_change']:.0e}; "
+                f"{r['speedup_vs_lp']:.0f}x |")
+        tb = [r for r in pr["rows"] if r.get("textbook_s")]
+        if tb:
+            r = tb[0]
+            lines.append(f"| pruning, width {r['width']} | speed-up vs textbook SVD elimination | "
+                         f"{r['speedup_vs_textbook']:.0f}x |")
+    sz = _load("size")
+    if sz:
+        s = sz["summary"]
+        largest = ", ".join(f"{k}: N = {v}" for k, v in s["largest_N_within_budget"].items())
+        lines.append(f"| size | largest N solved within {s['budget_s']:g} s (depth 2) | "
+                     f"{largest} |")
+    missing = [n for n in ("two_layer", "deep", "solvers", "pruning", "size") if not _load(n)]
+    if missing:
+        lines.append(f"| not run | {', '.join(missing)} | - |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    text = table()
+    readme = ROOT.parent / "README.md"
+    src = readme.read_text()
+    if START in src and END in src:
+        a, b = src.index(START) + len(START), src.index(END)
+        readme.write_text(src[:a] + "\n" + text + "\n" + src[b:])
+        print(f"updated {readme}")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
