@@ -46,6 +46,7 @@ from .formulations import (
     range_residuals,
     range_violations,
 )
+from .interop import from_torch, to_torch
 from .losses import MSE, CrossEntropy, Hinge, Huber, Logistic, Loss, get_loss
 from .network import Network
 from .problem import Problem
@@ -67,7 +68,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Problem", "Network", "Result", "solve", "CovarianceCone", "cone_constraints",
     "certify", "Certificate", "LayerCertificate",
-    "prune", "sparsity_report", "SparsityReport", "LayerSparsity", "tight_example",
+    "prune", "from_torch", "to_torch", "sparsity_report", "SparsityReport", "LayerSparsity", "tight_example",
     "tight_example_bound", "bipartite_incidence",
     "train_lbfgs", "train_adam", "TrainingResult",
     "Homogeneous", "NonHomogeneous", "relu", "leaky_relu", "absolute", "identity",
