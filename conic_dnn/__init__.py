@@ -68,8 +68,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Problem", "Network", "Result", "solve", "CovarianceCone", "cone_constraints",
     "certify", "Certificate", "LayerCertificate",
-    "prune", "from_torch", "to_torch", "sparsity_report", "SparsityReport", "LayerSparsity", "tight_example",
-    "tight_example_bound", "bipartite_incidence",
+    "prune", "sparsity_report", "SparsityReport", "LayerSparsity", "tight_example",
+    "tight_example_bound", "bipartite_incidence", "from_torch", "to_torch",
     "train_lbfgs", "train_adam", "TrainingResult",
     "Homogeneous", "NonHomogeneous", "relu", "leaky_relu", "absolute", "identity",
     "homogeneous", "get_activation",
