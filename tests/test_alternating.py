@@ -68,3 +68,26 @@ def test_deep_result_reports_no_bound(rng):
         cd.solve(p, sweep="sideways")
     with pytest.raises(ValueError, match="init"):
         cd.solve(p, init="zeros")
+
+
+def test_identity_middle_layer_is_the_matrix_geometric_mean(rng):
+    # identity activation: min_K tr(K A) + tr(B K^-1) over K PSD is solved by the matrix
+    # geometric mean K = A^-1 # B (A = pinv(G_prev)); an independent closed form
+    from scipy.linalg import sqrtm
+
+    from conic_dnn.layer import LayerProgram
+
+    N, lam = 4, 0.1
+    F1, F2 = rng.normal(size=(N, N)), rng.normal(size=(N, N))
+    G_prev, B = F1 @ F1.T + 0.5 * np.eye(N), F2 @ F2.T + 0.5 * np.eye(N)
+    prog = LayerProgram(N, cd.identity, last=False, ridge=0.0)
+    prog.set_data(lam, G_prev, B=B)
+    sol = prog.read(prog.solve())
+    r = np.real(sqrtm(G_prev))
+    ri = np.linalg.inv(r)
+    K_ref = r @ np.real(sqrtm(ri @ B @ ri)) @ r
+    # the value to the solver's gap tolerance; the minimiser only to ~its square root (the
+    # objective is flat to first order at the optimum): 1e-9 gap -> ~3e-5 in K
+    assert np.linalg.norm(sol.K - K_ref) <= 1e-4 * np.linalg.norm(K_ref)
+    ref_value = lam * (np.trace(K_ref @ np.linalg.inv(G_prev)) + np.trace(B @ np.linalg.inv(K_ref)))
+    assert sol.value == pytest.approx(ref_value, rel=1e-7)
