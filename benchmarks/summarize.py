@@ -74,13 +74,23 @@ def table() -> str:
             r = tb[0]
             lines.append(f"| pruning, width {r['width']} | speed-up vs textbook SVD elimination | "
                          f"{r['speedup_vs_textbook']:.0f}x |")
+    rs = _load("resolve")
+    if rs:
+        worst = max(rs["rows"], key=lambda r: r["resolve_compile_share"])
+        best = next((r for r in rs["rows"] if r["N"] == 4), rs["rows"][0])
+        lines.append(
+            f"| resolve (DPP) | first compile -> re-solve compile (N = {best['N']}); compile "
+            f"share of re-solves, range over N | {best['first_compile_s'] * 1e3:.0f} ms -> "
+            f"{best['resolve_compile_s'] * 1e3:.1f} ms; up to {worst['resolve_compile_share']:.0%}"
+            f" (the solves take ~1 ms) |")
     sz = _load("size")
     if sz:
         s = sz["summary"]
         largest = ", ".join(f"{k}: N = {v}" for k, v in s["largest_N_within_budget"].items())
         lines.append(f"| size | largest N solved within {s['budget_s']:g} s (depth 2) | "
                      f"{largest} |")
-    missing = [n for n in ("two_layer", "deep", "solvers", "pruning", "size") if not _load(n)]
+    missing = [n for n in ("two_layer", "deep", "solvers", "pruning", "size", "resolve")
+               if not _load(n)]
     if missing:
         lines.append(f"| not run | {', '.join(missing)} | - |")
     return "\n".join(lines)
