@@ -102,7 +102,8 @@ def recover_neurons(solution, activation, tol: float = 1e-10, seed: int = 0) -> 
         Cc = _clean_block(C)
         # beyond order 4 a DNN block need not be CP: a small search budget (measured: the
         # default budget spent minutes on N = 12 blocks that have no factorisation)
-        budget = {} if C.shape[0] <= 4 else {"n_restarts": 2, "max_iter": 300}
+        n = C.shape[0]
+        budget = {} if n <= 4 else {"n_restarts": 2, "max_iter": 300, "max_rank": 2 * n}
         fac = cp_factorize(Cc, tol=tol, seed=seed + i, rank_rtol=1e-10, **budget)
         B = np.maximum(fac.B, 0.0)
         res = float(np.linalg.norm(B @ B.T - C) / np.linalg.norm(C))
