@@ -27,7 +27,7 @@ from .errors import ConvergenceWarning, InaccurateSolutionWarning, SolverFailedE
 from .formulations import covariances_from_activations, layer_inputs, loss_parameters
 from .layer import LayerProgram
 from .linalg import factor_range
-from .network import Network
+from .network import Network, insert_neuron
 from .recovery import recover_neurons
 from .refine import output_weights
 from .refine import polish as polish_net
@@ -140,12 +140,7 @@ def _zero_network(problem) -> Network:
 def _insert_neuron(problem, net: Network, layer: int, w_in, w_out, t: float) -> Network:
     """``net`` with one more neuron in hidden layer ``layer``: incoming row ``sqrt(t) w_in``,
     outgoing column ``sqrt(t) w_out`` (inserted before the bias column of ``W_{layer+1}``)."""
-    Ws = list(net.weights)
-    r = np.sqrt(t)
-    Ws[layer - 1] = np.vstack([Ws[layer - 1], r * np.asarray(w_in)[None, :]])
-    Wn = Ws[layer]
-    n = Wn.shape[1] - (1 if problem.has_bias else 0)
-    Ws[layer] = np.hstack([Wn[:, :n], r * np.asarray(w_out)[:, None], Wn[:, n:]])
+    Ws = insert_neuron(net.weights, layer, w_in, w_out, np.sqrt(t), problem.bias)
     return Network(tuple(Ws), problem.activation, problem.bias)
 
 

@@ -105,7 +105,7 @@ from scipy.optimize import minimize
 from .activations import get_activation
 from .formulations import layer_inputs, min_norm_weights
 from .linalg import FACTOR_RTOL, factor_range, sym
-from .network import Network, check_weights, forward
+from .network import Network, check_weights, forward, insert_neuron
 from .patterns import all_patterns, arrangement_patterns, max_regions, pattern_signs
 from .problem import Problem
 from .solvers import run
@@ -915,14 +915,8 @@ def _verified_step(problem: Problem, weights, layer: int, w_in, w_out, objective
     rate then holds only on a vanishing neighbourhood (later pre-activations within rounding
     of a kink), which no optimiser can use."""
     act, bias = problem.activation, problem.bias
-    e = 1 if problem.has_bias else 0
     for k in range(61):
-        r = 2.0 ** (-k / 2)
-        Ws = list(weights)
-        Ws[layer - 1] = np.vstack([Ws[layer - 1], r * np.asarray(w_in)[None, :]])
-        Wn = Ws[layer]
-        n = Wn.shape[1] - e
-        Ws[layer] = np.hstack([Wn[:, :n], r * np.asarray(w_out)[:, None], Wn[:, n:]])
+        Ws = insert_neuron(weights, layer, w_in, w_out, 2.0 ** (-k / 2), bias)
         Zs = forward(problem.X, Ws, act, bias)
         val = problem.loss.value(Zs[-1], problem.Y) + problem.lam * sum(
             float(np.sum(W**2)) for W in Ws)

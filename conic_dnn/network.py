@@ -13,7 +13,7 @@ import numpy as np
 
 from .activations import Homogeneous, NonHomogeneous, get_activation
 
-__all__ = ["Network", "forward", "check_weights"]
+__all__ = ["Network", "forward", "check_weights", "insert_neuron"]
 
 
 def check_weights(weights, d: int, k: int | None, depth: int | None, bias: float,
@@ -57,6 +57,20 @@ def check_weights(weights, d: int, k: int | None, depth: int | None, bias: float
     if k is not None and n_prev != k:
         raise ValueError(f"{name}[-1]: expected {k} rows (output dimension k), got {n_prev}")
     return out
+
+
+def insert_neuron(weights, layer: int, w_in, w_out, scale: float = 1.0,
+                  bias: float = 0.0) -> list[np.ndarray]:
+    """Weights with one more neuron in hidden layer ``layer`` (1-based): incoming row
+    ``scale * w_in`` appended to ``W_layer`` and outgoing column ``scale * w_out`` inserted in
+    ``W_{layer+1}`` before its bias column (when ``bias > 0``)."""
+    Ws = [np.asarray(W, dtype=float) for W in weights]
+    Ws[layer - 1] = np.vstack([Ws[layer - 1], scale * np.asarray(w_in, dtype=float)[None, :]])
+    Wn = Ws[layer]
+    n = Wn.shape[1] - (1 if bias > 0 else 0)
+    Ws[layer] = np.hstack([Wn[:, :n], scale * np.asarray(w_out, dtype=float)[:, None],
+                           Wn[:, n:]])
+    return Ws
 
 
 def _with_bias(H: np.ndarray, bias: float) -> np.ndarray:
