@@ -108,6 +108,14 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
     _check_options(problem, method, solver_options, tol)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise TypeError(f"seed: expected an integer >= 0, got {seed!r}")
+    # depth >= 3 options are checked for every depth: a typo must not pass silently
+    from .alternating import SWEEPS
+
+    if sweep not in SWEEPS:
+        raise ValueError(f"sweep: expected one of {', '.join(SWEEPS)}, got {sweep!r}")
+    for name, value in (("max_sweeps", max_sweeps), ("n_starts", n_starts)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     rep = method
     if method == "auto":
         rep = "pattern" if problem.N <= AUTO_PATTERN_MAX_N else "lifted"
@@ -125,8 +133,6 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
                                tol=tol, seed=seed)
     from .alternating import solve_alternating
 
-    if isinstance(n_starts, bool) or not isinstance(n_starts, int) or n_starts < 1:
-        raise ValueError(f"n_starts: expected a positive integer, got {n_starts!r}")
     best, values = None, []
     for i in range(n_starts):
         res = solve_alternating(problem, rep, solver, solver_options,

@@ -383,3 +383,12 @@ def test_loss_covariances_checks_every_pair_shape(p23):
                                          r"\(4, 4\), got \(3, 3\)"):
         cd.loss_covariances(p23, [(np.eye(4), np.eye(4)), (np.eye(3), np.eye(4))],
                             np.zeros((4, 1)))
+
+
+@pytest.mark.parametrize("kw, match", [({"sweep": "sideways"}, r"^sweep: expected one of"),
+                                       ({"max_sweeps": 0}, r"^max_sweeps: expected"),
+                                       ({"n_starts": 0}, r"^n_starts: expected")])
+def test_deep_options_checked_at_depth_two(kw, match):
+    p = cd.Problem(np.eye(3), np.ones(3), 2, 0.1)
+    with pytest.raises(ValueError, match=match):
+        cd.solve(p, **kw)
