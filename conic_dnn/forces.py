@@ -15,12 +15,13 @@ as the paper does for its plots.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .formulations import _activations, _check_problem, layer_inputs
-from .linalg import gram_pinv
+from .linalg import gram_pinv, psd_eigh
 
 __all__ = ["Forces", "attraction_repulsion"]
 
@@ -84,7 +85,13 @@ def attraction_repulsion(problem, activations, layer: int, eps: float = 0.0) -> 
     Hs = layer_inputs(problem, Zs)
     Z, Z_next = Zs[layer - 1], Zs[layer]
     A = _inv(Hs[layer - 1] @ Hs[layer - 1].T, eps)
-    Ginv = _inv(Hs[layer] @ Hs[layer].T, eps)
+    G = Hs[layer] @ Hs[layer].T
+    if eps == 0 and psd_eigh(G)[0].size < problem.N:
+        warnings.warn(f"layer {layer}: G_l is rank deficient (rank {psd_eigh(G)[0].size} < N = "
+                      f"{problem.N}); the pseudo-inverse formula is the gradient only where the "
+                      f"rank is locally constant: pass eps > 0 for a regularised gradient",
+                      RuntimeWarning, stacklevel=2)
+    Ginv = _inv(G, eps)
     attraction = 2 * problem.lam * (A @ Z)
     M = Ginv @ Z_next @ Z_next.T @ Ginv
     repulsion = -2 * problem.lam * (M @ act(Z)) * act.derivative(Z)

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -45,3 +47,15 @@ def test_forces_validation(rng):
         cd.attraction_repulsion(p, Zs, 2)
     f = cd.attraction_repulsion(p, Zs, 1, eps=1e-3)
     assert f.attraction.shape == (4, 5)
+
+
+def test_rank_deficient_layer_warns_without_eps(rng):
+    # width 2 < N = 5: G_1 has rank <= 2, where pinv is not differentiable
+    p = cd.Problem(rng.normal(size=(5, 3)), rng.normal(size=(5, 1)), 3, 0.1)
+    W = [rng.normal(size=(2, 3)), rng.normal(size=(4, 2)), rng.normal(size=(1, 4))]
+    Zs = cd.activations_from_weights(p, W)
+    with pytest.warns(RuntimeWarning, match="rank deficient"):
+        cd.attraction_repulsion(p, Zs, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cd.attraction_repulsion(p, Zs, 1, eps=1e-6)
