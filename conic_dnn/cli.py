@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +117,8 @@ def _demo(args) -> int:
     out["two_layer"] = _result_dict(r2)
     # 2. depth 3: alternating layer programs, then per-layer certificates
     p3 = cd.Problem(X, Y, depth=3, lam=0.01)
-    r3 = cd.solve(p3, max_sweeps=20, progress=not (args.quiet or args.json))
+    # block-coordinate sweeps are a local method: two starts (linear and random init)
+    r3 = cd.solve(p3, max_sweeps=20, n_starts=2, progress=not (args.quiet or args.json))
     cert = cd.certify(p3, r3.network, tol=CERT_TOL)
     _print(args, f"[2] depth-3 ReLU, {p3}\n{r3}\n{cert}\n"
                  f"    neurons per hidden layer: {r3.widths}  (bound N(N+1) = {N * (N + 1)})\n")
@@ -149,6 +151,7 @@ def _solve(args) -> int:
     p = _problem(args, X, Y)
     t0 = time.perf_counter()
     res = cd.solve(p, method=args.method, solver=args.solver, max_sweeps=args.max_sweeps,
+                   n_starts=args.starts,
                    progress=not (args.quiet or args.json) and p.depth > 2)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -238,6 +241,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--method", default="auto", help="auto, pattern, lifted")
     s.add_argument("--solver", default=None, help="CLARABEL, MOSEK, SCS (default: automatic)")
     s.add_argument("--max-sweeps", type=int, default=50, dest="max_sweeps")
+    s.add_argument("--starts", type=int, default=1,
+                   help="depth >= 3: number of starts (linear init, then random)")
     s.add_argument("--out", default="conic_dnn_out", help="output directory")
     pr = sub.add_parser("prune", help="prune a network and print its sparsity report")
     _common(pr, network=True)
@@ -259,7 +264,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     handlers = {"demo": _demo, "solve": _solve, "prune": _prune, "certify": _certify}
     try:
-        return handlers[args.command](args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            code = handlers[args.command](args)
+        if not (args.quiet or args.json):  # one line per distinct warning, no source lines
+            for msg in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught):
+                print(f"note: {msg}", file=sys.stderr)
+        return code
     except (CLIError, ValueError, TypeError, FileNotFoundError) as exc:
         print(f"conic-dnn {args.command}: error: {exc}", file=sys.stderr)
         return 2
