@@ -27,3 +27,23 @@ def test_benchmark_quick(name, tmp_path):
     data = json.loads(path.read_text())
     assert data["benchmark"] == name and data["quick"] is True
     assert data["rows"] and data["machine"]["cpu_count"] >= 1
+
+
+@pytest.mark.slow
+def test_sparsity_quick(tmp_path):
+    """``python benchmarks/sparsity.py --quick`` exits with 0 and writes ``sparsity_quick.json``
+    (and its plot) with one row per hidden layer."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "sparsity.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=BENCHMARKS.parent)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    path = tmp_path / "sparsity_quick.json"
+    assert path.exists()
+    assert not (tmp_path / "sparsity.json").exists()
+    assert (tmp_path / "sparsity_quick.png").exists()
+    data = json.loads(path.read_text())
+    assert data["benchmark"] == "sparsity" and data["quick"] is True
+    assert data["rows"] and data["machine"]["cpu_count"] >= 1
+    for row in data["rows"]:
+        assert row["caratheodory_bound"] == row["N"] * (row["N"] + 1)
+        assert 0 < row["needed_approx"] <= row["width"]

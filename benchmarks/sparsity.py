@@ -1,0 +1,249 @@
+"""Sparsity on ordinary data: far fewer than N(N+1) (or even N^2/4) neurons are needed.
+
+The paper bounds the width a global minimum needs by N(N+1) (Caratheodory on the covariance
+cone) and shows that N^2/4 can be needed (``conic_dnn.tight_example``). This script checks how
+many neurons trained networks need on ordinary data. Data sets (scikit-learn, no download):
+
+* ``digits``: ``load_digits`` classes 7/8/9, pixels scaled to [0, 1], one-hot targets;
+* ``moons``: ``make_moons(noise=0.1)``, +-1 targets;
+* ``iris``: ``load_iris`` versicolor vs virginica, standardised features, +-1 targets;
+* ``teacher``: Gaussian inputs (d = 5) labelled by a fixed random depth-2 ReLU teacher of
+  width 3 (no bias).
+
+For N in {8, 16, 32, 64} (quick: N = 8, moons and teacher only) the first N samples of a seeded
+shuffle are fitted by a wide ReLU network (depth 2: width 128; depth 3: widths 64/64;
+``lam = 1e-3``; bias 1.0 except for the teacher; MSE) with ``conic_dnn.train_lbfgs``, then
+``conic_dnn.sparsity_report`` prunes every hidden layer (Caratheodory and LP). Recorded per
+(data set, N, depth, layer): width, generator rank, both pruned widths, N(N+1), N^2/4, losses
+before / after pruning and the relative change of the loss by pruning, measured against the
+activation loss of the trained network (which pruning preserves; <= ~1e-9 expected; recorded,
+not asserted).
+
+"Neurons needed" is the smaller of the two pruned widths (largest over the hidden layers):
+``exact`` at the library's default rank tolerance (rtol 1e-10), ``approx`` the smallest width
+over the rank tolerances ``RTOLS`` whose pruning changes the activation loss by at most
+``LOSS_TOL`` = 1e-6. Caveats: L-BFGS leaves a tail of tiny neurons, so the generator family is
+numerically of slowly decaying rank and the exact pruning often cannot remove anything
+(``saturated``: pruned width = trained width; ``pruned_above_rank``: it kept more neurons than
+the generator rank). The trained widths (64, 128) cap every figure, so for N >= 32, where
+N^2/4 >= 256, "below N^2/4" is implied by the width and is no evidence by itself. The plot
+``results/sparsity.png`` shows both figures against N, with the curves N(N+1) and N^2/4.
+
+Run: ``python benchmarks/sparsity.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common  # noqa: E402
+
+import conic_dnn as cd  # noqa: E402
+
+NAME = "sparsity"
+LAM = 1e-3
+WIDTHS = {2: [128], 3: [64, 64]}
+METHODS = ("caratheodory", "lp")
+#: rank tolerances of the pruning; the first is the library default (exact pruning)
+RTOLS = (1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5)
+#: relative change of the activation loss accepted by the approximate pruning
+LOSS_TOL = 1e-6
+
+
+def load(name: str, N: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The first ``N`` samples (seeded shuffle) of a data set: ``X``, ``Y`` and the bias."""
+    from sklearn.datasets import load_digits, load_iris, make_moons
+
+    rng = np.random.default_rng([seed, N, sum(map(ord, name))])
+    if name == "teacher":
+        teacher = np.random.default_rng([seed, 12345])  # fixed across N
+        W1, W2 = teacher.normal(size=(3, 5)), teacher.normal(size=(1, 3))
+        X = rng.normal(size=(N, 5))
+        return X, np.maximum(X @ W1.T, 0.0) @ W2.T, 0.0
+    if name == "moons":
+        X, y = make_moons(n_samples=max(N, 100), noise=0.1, random_state=seed)
+        Y = (2.0 * y - 1.0)[:, None]
+    elif name == "iris":
+        X, y = load_iris(return_X_y=True)
+        keep = y > 0
+        X, y = X[keep], y[keep]
+        X = (X - X.mean(axis=0)) / X.std(axis=0)
+        Y = np.where(y == 2, 1.0, -1.0)[:, None]
+    elif name == "digits":
+        X, y = load_digits(return_X_y=True)
+        keep = y >= 7
+        X, y = X[keep] / 16.0, y[keep]
+        Y = np.eye(3)[y - 7]
+    else:
+        raise ValueError(name)
+    idx = rng.permutation(len(X))[:N]
+    return X[idx], Y[idx], 1.0
+
+
+def config(quick: bool) -> dict:
+    """Grid and training settings."""
+    if quick:
+        return {"datasets": ["moons", "teacher"], "Ns": [8], "depths": [2, 3],
+                "widths": WIDTHS, "lam": LAM, "lbfgs": {"n_starts": 1, "max_iter": 300}}
+    return {"datasets": ["digits", "moons", "iris", "teacher"], "Ns": [8, 16, 32, 64],
+            "depths": [2, 3], "widths": WIDTHS, "lam": LAM,
+            "lbfgs": {"n_starts": 2, "max_iter": 2000}}
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Neurons needed after pruning vs N (log-log) against N(N+1) and N^2/4: exact pruning
+    (left) and pruning with a relative loss change <= LOSS_TOL (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    Ns = np.array(sorted({r["N"] for r in rows}), dtype=float)
+    grid = np.geomspace(Ns.min(), Ns.max(), 50)
+    styles = {2: "o-", 3: "s--"}
+    for ax, key, title in ((axes[0], "needed", "exact pruning (rtol 1e-10)"),
+                           (axes[1], "needed_approx",
+                            f"pruning with loss change <= {LOSS_TOL:g}")):
+        curves: dict = {}
+        for r in rows:
+            pts = curves.setdefault((r["dataset"], r["depth"]), {})
+            pts[r["N"]] = max(pts.get(r["N"], 0), r[key])
+        for (ds, depth), pts in sorted(curves.items()):
+            xs = sorted(pts)
+            ax.plot(xs, [max(pts[n], 0.8) for n in xs], styles[depth],
+                    label=f"{ds}, depth {depth}")
+        ax.plot(grid, grid * (grid + 1), "k-", lw=2, label="N(N+1)")
+        ax.plot(grid, grid ** 2 / 4, "k:", lw=2, label="N^2/4")
+        for ws in WIDTHS.values():
+            ax.axhline(max(ws), color="grey", lw=0.8, alpha=0.6)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("N (training samples)")
+        ax.set_title(title, fontsize=10)
+    axes[0].set_ylabel("neurons after pruning (largest hidden layer)")
+    axes[1].legend(fontsize=7, ncol=2)
+    fig.suptitle(f"ReLU, lam = {LAM:g}, L-BFGS; grey: trained widths 64 and 128", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    args = common.parse_args(__doc__.splitlines()[0], argv)
+    common.print_header(NAME, args)
+    t_start = time.perf_counter()
+    cfg = config(args.quick)
+    rows = []
+    for ds in cfg["datasets"]:
+        for N in cfg["Ns"]:
+            X, Y, bias = load(ds, N, args.seed)
+            for depth in cfg["depths"]:
+                p = cd.Problem(X, Y, depth, LAM, activation="relu", bias=bias)
+                t0 = time.perf_counter()
+                tr = cd.train_lbfgs(p, WIDTHS[depth], seed=args.seed, **cfg["lbfgs"])
+                t_train = time.perf_counter() - t0
+                W = list(tr.network.weights)
+                act_loss = cd.loss_activations(p, cd.activations_from_weights(p, W))
+                t0 = time.perf_counter()
+                with threadpool_limits(1, user_api="blas"):  # small matrices: 1 thread is faster
+                    reps = {rtol: cd.sparsity_report(p, tr.network, rtol=rtol) for rtol in RTOLS}
+                t_report = time.perf_counter() - t0
+                rep = reps[RTOLS[0]]  # the library default: exact pruning
+                change = {(rtol, m): abs(getattr(r, f"loss_{m}") / act_loss - 1)
+                          for rtol, r in reps.items() for m in METHODS}
+                # approximate pruning: among the (rtol, method) changing the activation loss
+                # by at most LOSS_TOL, the smallest largest layer (then the fewest neurons)
+                ok = [(max(ws), sum(ws), rtol, m) for rtol, r in reps.items() for m in METHODS
+                      if change[rtol, m] <= LOSS_TOL
+                      for ws in [[getattr(x, f"pruned_{m}") for x in r.layers]]]
+                *_, a_rtol, a_m = min(ok) if ok else (0, 0, RTOLS[0], METHODS[0])
+                Zs = cd.activations_from_weights(p, W)
+                for lay, a_lay in zip(rep.layers, reps[a_rtol].layers):
+                    Z = Zs[lay.layer - 1]
+                    on = Z[:, np.abs(Z).max(axis=0) > 0] > 0
+                    needed = min(lay.pruned_caratheodory, lay.pruned_lp)
+                    rows.append({
+                        "dataset": ds, "N": N, "d": X.shape[1], "k": Y.shape[1], "bias": bias,
+                        "depth": depth, "layer": lay.layer, "width": lay.width,
+                        "active": lay.active, "rank": lay.rank,
+                        "patterns": int(np.unique(on, axis=1).shape[1]) if on.size else 0,
+                        "pruned_caratheodory": lay.pruned_caratheodory,
+                        "pruned_lp": lay.pruned_lp, "needed": needed,
+                        "saturated": needed >= lay.width,
+                        "pruned_above_rank": needed > lay.rank,
+                        "caratheodory_bound": lay.caratheodory_bound,
+                        "tight_bound": lay.tight_bound,
+                        "objective": tr.objective, "lbfgs_message": tr.message,
+                        "loss": rep.loss, "activation_loss": act_loss,
+                        "loss_caratheodory": rep.loss_caratheodory, "loss_lp": rep.loss_lp,
+                        "loss_change_caratheodory": change[RTOLS[0], "caratheodory"],
+                        "loss_change_lp": change[RTOLS[0], "lp"],
+                        "needed_approx": getattr(a_lay, f"pruned_{a_m}"),
+                        "approx_rtol": a_rtol, "approx_method": a_m,
+                        "approx_loss_change": change[a_rtol, a_m],
+                        "rtol_ladder": {f"{rtol:g}": {
+                            "pruned_caratheodory": r.layers[lay.layer - 1].pruned_caratheodory,
+                            "pruned_lp": r.layers[lay.layer - 1].pruned_lp,
+                            "loss_change_caratheodory": change[rtol, "caratheodory"],
+                            "loss_change_lp": change[rtol, "lp"]} for rtol, r in reps.items()},
+                        "train_s": t_train, "report_s": t_report})
+                print(f"{ds:8s} N={N:3d} depth {depth}: train {t_train:6.2f} s, reports "
+                      f"{t_report:5.2f} s, exact {[r['needed'] for r in rows[-depth + 1:]]}, "
+                      f"approx {[r['needed_approx'] for r in rows[-depth + 1:]]} "
+                      f"(rtol {a_rtol:g}, {a_m})", flush=True)
+    wall = time.perf_counter() - t_start
+    common.print_table("per hidden layer (exact: rtol 1e-10; approx: loss change <= 1e-6)",
+                       rows, [
+        ("dataset", "data"), ("N", "N"), ("depth", "L"), ("layer", "l"), ("width", "width"),
+        ("patterns", "patt."), ("rank", "rank"), ("pruned_caratheodory", "carath."),
+        ("pruned_lp", "LP"), ("needed_approx", "approx"), ("approx_rtol", "at rtol", "g"),
+        ("caratheodory_bound", "N(N+1)"), ("tight_bound", "N^2/4", "g"),
+        ("loss", "loss", ".4g"), ("loss_change_caratheodory", "dloss car.", ".1e"),
+        ("loss_change_lp", "dloss LP", ".1e"), ("approx_loss_change", "dloss approx", ".1e")])
+    headline = []
+    for ds in cfg["datasets"]:
+        for N in cfg["Ns"]:
+            h = {"dataset": ds, "N": N, "N(N+1)": N * (N + 1), "N^2/4": N * N / 4}
+            for depth in cfg["depths"]:
+                sel = [r for r in rows if (r["dataset"], r["N"], r["depth"]) == (ds, N, depth)]
+                h[f"rank_depth{depth}"] = max(r["rank"] for r in sel)
+                h[f"exact_depth{depth}"] = max(r["needed"] for r in sel)
+                h[f"approx_depth{depth}"] = max(r["needed_approx"] for r in sel)
+                h[f"trained_width_depth{depth}"] = max(r["width"] for r in sel)
+            h["approx_over_N2_4"] = max(h[f"approx_depth{d}"] for d in cfg["depths"]) / h["N^2/4"]
+            headline.append(h)
+    common.print_table("headline: neurons needed (largest hidden layer) vs the bounds", headline,
+                       [("dataset", "data"), ("N", "N")]
+                       + [(f"{kind}_depth{d}", f"{kind} L={d}")
+                          for d in cfg["depths"] for kind in ("rank", "exact", "approx")]
+                       + [("N(N+1)", "N(N+1)"), ("N^2/4", "N^2/4", "g"),
+                          ("approx_over_N2_4", "approx/(N^2/4)", ".2f")])
+    max_change = max(max(r["loss_change_caratheodory"], r["loss_change_lp"]) for r in rows)
+    summary = {"max_relative_loss_change_exact": max_change,
+               "exact_loss_change_below_1e-9": bool(max_change <= 1e-9),
+               "n_layers": len(rows),
+               "n_layers_exact_saturated": sum(r["saturated"] for r in rows),
+               "n_layers_exact_above_rank": sum(r["pruned_above_rank"] for r in rows),
+               "max_relative_loss_change_approx": max(r["approx_loss_change"] for r in rows),
+               "approx_all_below_tight_bound": all(r["needed_approx"] < r["tight_bound"]
+                                                   for r in rows),
+               "approx_below_tight_bound_for_N_ge_16": all(
+                   r["needed_approx"] < r["tight_bound"] for r in rows if r["N"] >= 16)}
+    path = common.write_results(NAME, args, cfg, rows, wall,
+                                {"summary": summary, "headline": headline})
+    out_dir = args.out if args.out is not None else common.RESULTS_DIR
+    png = out_dir / (f"{NAME}_quick.png" if args.quick else f"{NAME}.png")
+    plot(rows, png)
+    print(f"\nsummary: {summary}\nwrote {path}\nwrote {png}\nwall time {wall:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
