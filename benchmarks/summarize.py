@@ -40,6 +40,12 @@ def table() -> str:
         s = tl["summary"].get("N<=4", {})
         lines.append(f"| two_layer, N <= 4 | cvxpy compilation share of our time | "
                      f"{_f(s.get('compile_share'), '.0%')} |")
+        deficits = [r["lifted_bound_deficit"] for r in tl["rows"]
+                    if isinstance(r.get("lifted_bound_deficit"), float)]
+        if deficits:
+            lines.append(f"| two_layer | pattern bound / lifted bound - 1 (median, max) | "
+                         f"{_f(sorted(deficits)[len(deficits) // 2], '.1e')}, "
+                         f"{_f(max(deficits), '.1e')} |")
     dp = _load("deep")
     if dp:
         s = dp["summary"]
