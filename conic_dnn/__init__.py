@@ -8,7 +8,8 @@ The pipeline (one module per stage)::
          -> solvers: global two-layer, block-coordinate for deeper (two_layer.py, alternating.py)
          -> neuron decomposition: CP factorisation, Caratheodory / LP (decompose.py, recovery.py)
          -> Network: plain weight matrices (network.py); training baselines (training.py)
-         -> certificates and sparsity reports (certificate.py, sparsity.py); the CLI (cli.py)
+         -> certificates (dual_cone.py, certificate.py), sparsity reports (sparsity.py);
+            PyTorch interop (interop.py); the CLI (cli.py)
 
 The mathematics is in the module docstrings; the conventions (samples as rows, the loss
 ``C(Z_L) + lam * sum ||W_l||_F^2`` with the MSE ``(1/N) ||Z_L - Y||_F^2``) follow
