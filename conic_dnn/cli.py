@@ -175,15 +175,23 @@ def _load_network(path):
     return Network.load(path)
 
 
-def _prune(args) -> int:
-    import conic_dnn as cd
-
+def _network_problem(args):
+    """The network file and the problem on DATA that matches it (depth, activation, bias)."""
     net = _load_network(args.network)
     X, Y = load_data(args.data, args.targets)
     args.depth = net.depth
-    p = _problem(args, X, Y).replace(activation=net.activation, bias=net.bias)
-    pruned = cd.prune(p, net, method=args.method)
-    report = cd.sparsity_report(p, net)
+    return net, _problem(args, X, Y).replace(activation=net.activation, bias=net.bias)
+
+
+def _prune(args) -> int:
+    import conic_dnn as cd
+
+    if args.method not in cd.sparsity.PRUNE_METHODS:
+        raise CLIError(f"--method: expected one of {', '.join(cd.sparsity.PRUNE_METHODS)}, got "
+                       f"{args.method!r}")
+    net, p = _network_problem(args)
+    report = cd.sparsity_report(p, net)  # prunes with both methods
+    pruned = report.pruned[args.method]
     out = Path(args.out)
     pruned.save(out)
     if args.json:
@@ -200,10 +208,7 @@ def _prune(args) -> int:
 def _certify(args) -> int:
     import conic_dnn as cd
 
-    net = _load_network(args.network)
-    X, Y = load_data(args.data, args.targets)
-    args.depth = net.depth
-    p = _problem(args, X, Y).replace(activation=net.activation, bias=net.bias)
+    net, p = _network_problem(args)
     cert = cd.certify(p, net, tol=args.tol)
     if args.json:
         _emit_json(cert.to_dict())

@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +223,8 @@ class SparsityReport:
     N : int
     loss, loss_caratheodory, loss_lp : float
         Loss of the given network and of both pruned networks.
+    pruned : dict
+        The pruned networks, ``{"caratheodory": Network, "lp": Network}``.
     """
 
     layers: list
@@ -230,6 +232,7 @@ class SparsityReport:
     loss: float
     loss_caratheodory: float
     loss_lp: float
+    pruned: dict = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         return {"N": self.N, "loss": self.loss, "loss_caratheodory": self.loss_caratheodory,
@@ -278,4 +281,5 @@ def sparsity_report(problem: Problem, network, rtol: float = 1e-10) -> SparsityR
             pruned_caratheodory=car.widths[l], pruned_lp=lp.widths[l],
             rank=generator_rank(Z, act, rtol) if Z.shape[1] else 0,
             caratheodory_bound=N * (N + 1), tight_bound=N * N / 4))
-    return SparsityReport(layers, N, net.loss(problem), car.loss(problem), lp.loss(problem))
+    return SparsityReport(layers, N, net.loss(problem), car.loss(problem), lp.loss(problem),
+                          {"caratheodory": car, "lp": lp})
