@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog, lsq_linear
+from scipy.optimize import linprog, lsq_linear, nnls
 
 #: Relative error ``||sum_j c_j g_j - sum_j c0_j g_j||`` accepted after a Caratheodory
 #: reduction (below the cone solvers' accuracy ~1e-9; the pruned network is rebuilt with
@@ -170,8 +170,12 @@ def generator_matrix(Z: np.ndarray, activation) -> np.ndarray:
 
 
 def generator_rank(Z: np.ndarray, activation, rtol: float = 1e-10) -> int:
-    """Rank of the generator family of the neurons (columns of ``Z``)."""
+    """Rank of the generator family of the neurons (columns of ``Z``), with each generator
+    normalised first (as :func:`caratheodory` does, so the two agree): singular values above
+    ``rtol`` times the largest."""
     A = generator_matrix(Z, activation)
+    norms = np.linalg.norm(A, axis=0) if A.size else np.zeros(0)
+    A = A[:, norms > 0] / norms[norms > 0] if A.size else A
     if A.size == 0:
         return 0
     s = np.linalg.svd(A, compute_uv=False)
@@ -247,11 +251,18 @@ def _eliminate(M: np.ndarray, x: np.ndarray, r: int, dep_rtol: float = 1e-9) -> 
 
 
 def _nonneg_lstsq(A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``argmin ||A x - b||, x >= 0`` by bounded-variable least squares (``lsq_linear``,
-    ``bvls``; scipy's ``nnls`` was seen to abort the interpreter on degenerate input)."""
+    """``argmin ||A x - b||, x >= 0``: Lawson-Hanson (scipy ``nnls``; its passive set stays
+    linearly independent, so the solution is basic: at most ``rank A`` positive entries), or
+    bounded-variable least squares if it stops at its iteration limit. Guarded: scipy's
+    ``nnls`` crashes the interpreter on an empty matrix (measured: "double free")."""
     if A.shape[1] == 0:
         return np.zeros(0)
-    return lsq_linear(A, b, bounds=(0.0, np.inf), method="bvls", tol=1e-15).x
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
+        raise ValueError("generator matrix: expected finite values, got NaN or inf")
+    try:
+        return nnls(A, b, maxiter=50 * A.shape[1])[0]
+    except RuntimeError:  # iteration limit
+        return lsq_linear(A, b, bounds=(0.0, np.inf), method="bvls", tol=1e-15).x
 
 
 def _vertex(Ar: np.ndarray, x0: np.ndarray) -> np.ndarray:
@@ -338,6 +349,11 @@ def caratheodory(Z: np.ndarray, activation, weights=None, rtol: float = 1e-10,
             xs = _nonneg_lstsq(Ar[:, sup], b)
             x = np.zeros_like(x)
             x[sup] = xs
+            if not np.linalg.norm(Ar @ x - b) <= SUM_RTOL * np.linalg.norm(b):
+                # on all neurons: Lawson-Hanson's basic solution (ill-conditioned families of
+                # trained networks, where the exchanges lose accuracy)
+                x = _nonneg_lstsq(Ar, b)
+                x[x <= 1e-15 * max(float(x.max(initial=0.0)), 1e-300)] = 0.0
             if not np.linalg.norm(Ar @ x - b) <= SUM_RTOL * np.linalg.norm(b):
                 if _repair:
                     return caratheodory(Z, activation, weights, rtol, "lp", _repair=False)

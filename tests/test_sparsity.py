@@ -187,3 +187,23 @@ def test_sparsity_report(deep_instance):
 def test_public_api_exports():
     for name in ("prune", "tight_example", "sparsity_report", "SparsityReport"):
         assert hasattr(cd, name)
+
+
+def test_prune_trained_network_with_ill_conditioned_generators():
+    # a layer trained by L-BFGS: its generator spectrum decays slowly (cond ~1e8), where the
+    # basis exchanges lose accuracy; the Lawson-Hanson fallback must still prune exactly
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(n_samples=16, noise=0.1, random_state=0)
+    p = cd.Problem(X, y * 2.0 - 1, 2, 1e-3, bias=1.0)
+    net = cd.train_lbfgs(p, 128, n_starts=1, seed=0, max_iter=2000).network
+    Zs = cd.activations_from_weights(p, list(net.weights))
+    pruned = prune(p, net)
+    rank = cd.decompose.generator_rank(Zs[0], p.activation)
+    assert pruned.widths[0] <= rank < 128
+    (K0, G0), = cd.covariances_from_activations(p, Zs)
+    (K1, G1), = cd.covariances_from_activations(p, pruned.forward(p.X))
+    assert np.linalg.norm(K1 - K0) <= 1e-9 * np.linalg.norm(K0)
+    assert np.linalg.norm(G1 - G0) <= 1e-9 * np.linalg.norm(G0)
+    assert pruned.loss(p) <= net.loss(p) * (1 + 1e-12)
+    assert pruned.loss(p) == pytest.approx(cd.loss_activations(p, Zs), rel=1e-9)
