@@ -337,7 +337,8 @@ def caratheodory(Z: np.ndarray, activation, weights=None, rtol: float = 1e-10,
             xc = _vertex(Ar[:, cols], x[cols])
             x[cols] = xc
             kept = cols[xc > 0]
-        if np.linalg.norm(An @ x - An @ x0) > 1e-9 * np.linalg.norm(An @ x0):
+        if (np.linalg.norm(An @ x - An @ x0) > SUM_RTOL * np.linalg.norm(An @ x0)
+                or np.count_nonzero(x) > r):  # an LP failed (HiGHS feasibility ~1e-7)
             x, method = x0.copy(), "nullspace"
     if method == "nullspace":
         b = Ar @ x
