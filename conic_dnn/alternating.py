@@ -29,7 +29,7 @@ from .layer import LayerProgram
 from .linalg import factor_range
 from .network import Network, insert_neuron
 from .recovery import recover_neurons
-from .refine import output_weights
+from .refine import network_from_hidden, output_weights
 from .refine import polish as polish_net
 from .result import Result
 from .sparsity import prune
@@ -131,14 +131,6 @@ class _Programs:
                 k=p.k if last else None, bias=p.bias, representation=self.rep,
                 H=U if restricted else None, G_scale=G_prev)
         return self.cache[key]
-
-
-def _zero_network(problem) -> Network:
-    """The network with every hidden width 0 (output = 0, or the bias path only)."""
-    e = 1 if problem.has_bias else 0
-    dims = [problem.d, *([0] * (problem.depth - 1)), problem.k]
-    return Network(tuple(np.zeros((dims[i + 1], dims[i] + e)) for i in range(problem.depth)),
-                   problem.activation, problem.bias).min_norm(problem)
 
 
 def _insert_neuron(problem, net: Network, layer: int, w_in, w_out, t: float) -> Network:
@@ -293,7 +285,9 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
         warnings.warn(f"alternating minimisation stopped at max_sweeps={max_sweeps} before the "
                       f"relative improvement fell below tol={tol:g}", ConvergenceWarning,
                       stacklevel=3)
-    zero = _zero_network(problem)
+    # the zero network with its optimal output layer (the same construction as depth 2)
+    zero = network_from_hidden(problem, [np.zeros((problem.N, 0))] * (L - 1), solver,
+                               solver_options)
     if zero.loss(problem) <= obj:  # the optimum can be the zero network (e.g. Y = 0)
         net, obj = zero, zero.loss(problem)
         history.append(obj)
