@@ -29,7 +29,7 @@ from .layer import LayerProgram
 from .linalg import factor_range
 from .network import Network, insert_neuron
 from .recovery import recover_neurons
-from .refine import network_from_hidden, output_weights
+from .refine import network_from_hidden, output_weights, rebalance
 from .refine import polish as polish_net
 from .result import Result
 from .sparsity import prune
@@ -85,8 +85,8 @@ def initial_network(problem, init="linear", seed: int = 0) -> Network:
             D = np.diag(root) * c
             Ws.append(np.block([[D, -D], [-D, D]]))
         Ws.append(np.hstack([U * root, -U * root]) * c)
-        if e:  # zero bias columns
-            Ws = [np.hstack([W, np.zeros((W.shape[0], 1))]) for W in Ws]
+        if e:  # W_1 already acts on [X, bias] (H0); zero bias columns after it
+            Ws = [Ws[0]] + [np.hstack([W, np.zeros((W.shape[0], 1))]) for W in Ws[1:]]
         return Network(tuple(Ws), act, problem.bias).min_norm(problem)
     rng = np.random.default_rng(seed)
     dims = [problem.d, *([N] * (L - 1)), problem.k]
@@ -145,7 +145,8 @@ def _escape(problem, net: Network, obj: float, tol: float):
     loss is not stationary (the layer programs fix the next layer's covariance ``K_{l+1}``,
     and with a rank-deficient ``G_l`` the range condition ``range(K_{l+1}) in range(G_l)``
     couples neighbouring blocks, so block-coordinate descent can stall there).
-    :func:`conic_dnn.certify` finds an improving neuron (the next layer's *weights* fixed);
+    :func:`conic_dnn.certify` finds an improving neuron (with the next layer's weights fixed,
+    or -- for MATH.md's multiplier -- with them re-fitted to the same pre-activations);
     it is inserted with the best of a geometric range of sizes, then the network is polished.
     Returns ``(network, objective)`` or ``None`` if no layer has an improving neuron."""
     from .certificate import certify
@@ -155,8 +156,14 @@ def _escape(problem, net: Network, obj: float, tol: float):
     for lc in cert.layers:
         if lc.certified or lc.incoming is None or lc.outgoing is None:
             continue
+        refit = lc.multiplier == "covariance"  # verified with Z_{l+1} kept (re-fitted W_{l+1})
         for t in 2.0 ** -np.arange(0, 31):
-            cand = _insert_neuron(problem, cert.network, lc.layer, lc.incoming, lc.outgoing, t)
+            if refit:
+                cand = _insert_neuron(problem, cert.network, lc.layer, lc.incoming,
+                                      np.zeros_like(lc.outgoing), t).min_norm(problem)
+            else:
+                cand = _insert_neuron(problem, cert.network, lc.layer, lc.incoming,
+                                      lc.outgoing, t)
             val = cand.loss(problem)
             if val < obj - 1e-12 * abs(obj) and (best is None or val < best[1]):
                 best = (cand, val)
@@ -271,6 +278,11 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
         pobj = loss_parameters(problem, pol.weights)
         if pobj < obj:
             net, obj = pol, pobj
+            history.append(obj)
+        reb = rebalance(problem, net)  # exact block steps; a gradient polish stalls at kinks
+        robj = loss_parameters(problem, reb.weights)
+        if robj < obj:
+            net, obj = reb, robj
             history.append(obj)
     # escape steps and the polish may leave more than N(N+1) neurons: prune (same covariances,
     # so the loss can only fall to the activation loss)

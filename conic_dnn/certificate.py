@@ -86,6 +86,24 @@ Tolerances
     accuracy ``~1e-8``) use ``tol ~ 1e-4 .. 1e-3``. The SDP (Clarabel, then SCS, via
     :func:`conic_dnn.solvers.run`) is itself accurate to about ``1e-8`` relative.
     Differentiable costs are assumed (a subgradient is used for the hinge loss).
+    Directions of ``range(G_{l-1})`` whose singular value in ``H_{l-1}`` is below
+    ``RANGE_RTOL = 1e-5`` (relative) are left out of the dual-cone tests (in them ``A`` has
+    condition number ``> 1e10`` and ``z^T A z`` loses every digit); the lower bound is then
+    lowered by ``(L_s ||V||_2 sigma_dropped)^2`` (``L_s = max(|a|, |b|)``), which covers them
+    rigorously: for unit ``c = (c_r, c_n)``,
+    ``||V^T s(Q_r c_r + Q_n c_n)|| <= ||V^T s(Q_r c_r)|| + L_s ||V|| sigma_dropped ||c_n||``.
+
+Multipliers
+    Any ``V`` gives a valid bound. The last hidden layer uses the back-propagated ``V`` (which
+    covers the output layer jointly). Layers ``l < L-1`` try, in turn, the back-propagated
+    ``V``, MATH.md's ``pinv(G_l) Z_{l+1}`` and the ``V`` of the subdifferential
+    ``{V : G_l V = Z_{l+1}}`` (stationarity within ``tol / 2``) with the best PSD + NN margin
+    (:mod:`conic_dnn.multiplier`): the first that certifies is reported
+    (``LayerCertificate.multiplier``). The back-propagated ``V`` is ambiguous when a later
+    pre-activation sits at the kink of ``s``; MATH.md's blows up when ``G_l`` is rank
+    deficient up to solver noise; the optimised one is robust to both. Improving neurons
+    found with MATH.md's ``V`` are verified by re-fitting ``W_{l+1}`` to the same ``Z_{l+1}``
+    (later layers unchanged), with the others by inserting the outgoing weights.
 """
 
 from __future__ import annotations
@@ -107,8 +125,13 @@ from .dual_cone import (
 )
 from .formulations import layer_inputs, min_norm_weights
 from .linalg import FACTOR_RTOL, sym
+from .multiplier import certifying_multiplier
 from .network import Network, check_weights, forward, insert_neuron
 from .problem import Problem
+
+RANGE_RTOL = 1e-5
+"""Singular values of ``H_{l-1}`` below this (relative) are left out of the dual-cone test;
+the bound is lowered rigorously to cover them (module docstring, "Tolerances")."""
 
 __all__ = ["LayerCertificate", "Certificate", "certify", "dual_cone_margin",
            "find_violating_neuron", "EXACT_MAX_N"]
@@ -182,6 +205,7 @@ class LayerCertificate:
     lower_bound: float = -math.inf
     search_value: float = math.inf
     method: str = ""
+    multiplier: str = "backprop"
 
     def to_dict(self) -> dict:
         """JSON-serialisable dictionary (arrays as nested lists, non-finite floats as None)."""
@@ -197,6 +221,7 @@ class LayerCertificate:
             "incoming": arr(self.incoming), "outgoing": arr(self.outgoing),
             "gap_bound": _num(self.gap_bound), "lower_bound": _num(self.lower_bound),
             "search_value": _num(self.search_value), "method": self.method,
+            "multiplier": self.multiplier,
         }
 
 
@@ -378,84 +403,182 @@ def certify(problem, network, tol: float = 1e-6, n_search: int = 20, seed=0, sol
     layers = []
     for l in range(1, problem.depth):
         H, Hn, W, Wn = Hs[l - 1], Hs[l], Wm[l - 1], Wm[l]
-        sv, U, Vt = _svd_range(H)
-        Qb = U * sv  # z = Qb c, c = V_H^T w: ||c|| = ||w|| for min-norm incoming weights w
-        A = sym(lam * (U / sv**2) @ U.T)
-        V = -grads[l] / (2.0 * lam)
-        B = -lam * (V @ V.T)
-        # complementarity (balanced norms) and stationarity of W_{l+1}
-        VS = V.T @ act(Zs[l - 1])
-        kA, kB = lam * float(np.sum(W**2)), -lam * float(np.sum(VS**2))
-        den = kA + abs(kB)
-        comp = abs(kA + kB) / den if den > 0 else 0.0
-        VH = V.T @ Hn
-        nW = max(float(np.linalg.norm(Wn)), float(np.linalg.norm(VH)))
-        stat_abs = float(np.sum((Wn - VH) ** 2))
-        stat = math.sqrt(stat_abs) / nW if nW > 0 else 0.0
-        # dual cone, in incoming-weight coordinates (A restricted = lam I)
-        starts_c = Vt @ W.T if W.shape[0] else None
-        c, val, lower, exact, method = _test(
-            A, B, act, Qb, n_search=n_search, rng=rng, starts_c=starts_c, solver=solver,
-            max_patterns=max_patterns, max_faces=max_faces)
-        if c is None:  # no neuron fits in range(G_{l-1})
-            val_rel = lower_rel = 1.0
-        else:
-            val_rel, lower_rel = val / lam, lower / lam
-        violated = c is not None and val_rel < -tol
-        z = w_in = w_out = None
-        decrease = 0.0
-        if violated:
-            c = c / np.linalg.norm(c)
-            zr = Qb @ c
-            nz = float(np.linalg.norm(zr))
-            rate = _insertion_rate(problem, Wm, Zs, grads[-1], l, zr / nz, V.T @ act(zr) / nz)
-            step = (_verified_step(problem, Wm, l, Vt.T @ c, V.T @ act(zr), objective,
-                                   rate * nz**2) if rate < 0 else None)
-            if step is not None:  # a real forward pass confirms the decrease
-                z, w_in, w_out, decrease = zr / nz, Vt.T @ c, V.T @ act(zr), rate
-            elif rate < 0:
-                method += (" (violation found, but no step size lowers the loss: later "
-                           "pre-activations sit within rounding of a kink)")
-            else:
-                method += " (violation found, but a kink in a later layer blocks it)"
-        margin = val_rel if violated else lower_rel
-        dual_ok = lower_rel >= -tol and not violated
-        certified = bool(dual_ok and comp <= tol and stat <= tol)
-        gap = lam * stat_abs + max(kA + kB, 0.0) if dual_ok else math.inf
-        layers.append(LayerCertificate(
-            layer=l, A=A, B=B, min_margin=float(margin), certified=certified, exact=bool(exact),
-            complementarity=float(comp), stationarity=float(stat), improving_neuron=z,
-            decrease=float(decrease), incoming=w_in, outgoing=w_out, gap_bound=float(gap),
-            lower_bound=float(lower_rel), search_value=float(val_rel), method=method))
+        sv, U, Vt, dropped = _svd_range(H, RANGE_RTOL)
+        ctx = _LayerContext(problem, Wm, Zs, grads, objective, l, H, Hn, W, Wn, sv, U, Vt,
+                            dropped)
+        # multipliers: back-propagated (covers the last hidden layer jointly with the output
+        # layer); for l < L-1 also MATH.md's pinv(G_l) Z_{l+1} (next covariance fixed), which
+        # later kinks cannot affect. Either one certifies (the bound holds for every V).
+        V_bp = -grads[l] / (2.0 * lam)
+        runs = [_test_layer(ctx, V_bp, "backprop", tol, n_search, rng, solver, max_patterns,
+                            max_faces)]
+        if l < problem.depth - 1 and not runs[0].certified:
+            sn, Un, Vtn, _ = _svd_range(Hn)
+            V_cov = (Un / sn) @ (Vtn @ Wn.T)  # pinv(G_l) Z_{l+1}, G_l = H_l H_l^T
+            runs.append(_test_layer(ctx, V_cov, "covariance", tol, n_search, rng, solver,
+                                    max_patterns, max_faces))
+            if not runs[-1].certified:  # search the subdifferential for a certifying V
+                V_best, _ = certifying_multiplier(
+                    act, ctx.U * ctx.sv, Hn, Wn, 0.5 * tol * float(np.linalg.norm(Wn)),
+                    max_patterns, solver)
+                if V_best is not None:
+                    runs.insert(0, _test_layer(ctx, V_best, "optimised", tol, n_search, rng,
+                                               solver, max_patterns, max_faces))
+        layers.append(_pick(runs))
     return Certificate(layers=tuple(layers), certified=all(c.certified for c in layers),
                        objective=float(objective), network=net, tol=tol)
 
 
-def _verified_step(problem: Problem, weights, layer: int, w_in, w_out, objective: float,
-                   rate: float):
+@dataclass(frozen=True)
+class _LayerContext:
+    problem: Problem
+    weights: list
+    Zs: list
+    grads: list
+    objective: float
+    layer: int
+    H: np.ndarray
+    Hn: np.ndarray
+    W: np.ndarray
+    Wn: np.ndarray
+    sv: np.ndarray
+    U: np.ndarray
+    Vt: np.ndarray
+    dropped: float
+
+
+def _test_layer(ctx: _LayerContext, V, multiplier: str, tol, n_search, rng, solver,
+                max_patterns, max_faces) -> LayerCertificate:
+    """The four conditions of the module docstring for one multiplier ``V``."""
+    problem, l = ctx.problem, ctx.layer
+    act, lam = problem.activation, problem.lam
+    Qb = ctx.U * ctx.sv  # z = Qb c, c = V_H^T w: ||c|| = ||w|| for min-norm incoming weights w
+    A = sym(lam * (ctx.U / ctx.sv**2) @ ctx.U.T)
+    B = -lam * (V @ V.T)
+    # complementarity (balanced norms) and stationarity of W_{l+1}
+    VS = V.T @ act(ctx.Zs[l - 1])
+    kA, kB = lam * float(np.sum(ctx.W**2)), -lam * float(np.sum(VS**2))
+    den = kA + abs(kB)
+    comp = abs(kA + kB) / den if den > 0 else 0.0
+    VH = V.T @ ctx.Hn
+    nW = max(float(np.linalg.norm(ctx.Wn)), float(np.linalg.norm(VH)))
+    stat_abs = float(np.sum((ctx.Wn - VH) ** 2))
+    stat = math.sqrt(stat_abs) / nW if nW > 0 else 0.0
+    # dual cone, in incoming-weight coordinates (A restricted = lam I)
+    starts_c = ctx.Vt @ ctx.W.T if ctx.W.shape[0] else None
+    c, val, lower, exact, method = _test(
+        A, B, act, Qb, n_search=n_search, rng=rng, starts_c=starts_c, solver=solver,
+        max_patterns=max_patterns, max_faces=max_faces)
+    method = f"{multiplier} multiplier: {method}"
+    if c is None:  # no neuron fits in range(G_{l-1})
+        val_rel = lower_rel = 1.0
+    else:
+        val_rel, lower_rel = val / lam, lower / lam
+    if ctx.dropped > 0:  # directions of range(G_{l-1}) below RANGE_RTOL (module docstring)
+        kappa = max(abs(float(act.a)), abs(float(act.b))) * float(np.linalg.norm(V, 2))
+        lower_rel -= (kappa * ctx.dropped) ** 2
+        method += f" (range truncated: bound lowered by {(kappa * ctx.dropped) ** 2:.1e})"
+    violated = c is not None and val_rel < -tol
+    z = w_in = w_out = None
+    decrease = 0.0
+    if violated:
+        c = c / np.linalg.norm(c)
+        zr = Qb @ c
+        nz = float(np.linalg.norm(zr))
+        w_in = ctx.Vt.T @ c
+        if multiplier == "covariance":
+            # the next layer's pre-activations are kept: its weights are re-fitted
+            rate, w_out = _refit_rate(ctx, w_in, zr)
+        else:
+            w_out = V.T @ act(zr)
+            rate = _insertion_rate(problem, ctx.weights, ctx.Zs, ctx.grads[-1], l, zr / nz,
+                                   w_out / nz) * nz**2
+        step = (_verified_step(ctx, w_in, None if multiplier == "covariance" else w_out,
+                               rate) if rate < 0 else None)
+        if step is not None:  # a real forward pass confirms the decrease
+            z, decrease = zr / nz, rate / nz**2
+        else:
+            w_in = w_out = None
+            if rate < 0:
+                method += (" (violation found, but no step size lowers the loss: later "
+                           "pre-activations sit within rounding of a kink)")
+            else:
+                method += (" (violation found, but it does not lower the loss: a kink in a "
+                           "later layer or s(z) outside range(G_l) blocks it)")
+    margin = val_rel if violated else lower_rel
+    dual_ok = lower_rel >= -tol and not violated
+    certified = bool(dual_ok and comp <= tol and stat <= tol)
+    gap = lam * stat_abs + max(kA + kB, 0.0) if dual_ok else math.inf
+    return LayerCertificate(
+        layer=l, A=A, B=B, min_margin=float(margin), certified=certified, exact=bool(exact),
+        complementarity=float(comp), stationarity=float(stat), improving_neuron=z,
+        decrease=float(decrease), incoming=w_in, outgoing=w_out, gap_bound=float(gap),
+        lower_bound=float(lower_rel), search_value=float(val_rel), method=method,
+        multiplier=multiplier)
+
+
+def _pick(runs: list) -> LayerCertificate:
+    """The certifying run if any; else the one with a verified improving neuron; else the
+    last (MATH.md's covariance multiplier when it was tried)."""
+    for pred in (lambda r: r.certified, lambda r: r.improving_neuron is not None):
+        for r in runs:
+            if pred(r):
+                return r
+    return runs[-1]
+
+
+def _refit_rate(ctx: _LayerContext, w_in, z):
+    """First-order rate of adding ``sqrt(t) w_in`` (pre-activation ``sqrt(t) z``) to layer
+    ``l`` while re-fitting ``W_{l+1}`` as the min-norm weights of the *same* ``Z_{l+1}``:
+    ``lam (||w_in||^2 - ||V^T s(z)||^2)`` with ``V = pinv(G_l) Z_{l+1}`` when ``s(z)`` lies in
+    ``range(G_l)``; ``lam ||w_in||^2`` (no use) when it does not. Returns the rate and the
+    outgoing column of the re-fit to first order (``V^T s(z)``)."""
+    problem = ctx.problem
+    act, lam = problem.activation, problem.lam
+    sn, Un, Vtn, _ = _svd_range(ctx.Hn)
+    sz = act(z)
+    out = sz - Un @ (Un.T @ sz)
+    if float(np.linalg.norm(out)) > 1e-9 * max(float(np.linalg.norm(sz)), 1e-300):
+        return lam * float(w_in @ w_in), None
+    w_out = (Vtn @ ctx.Wn.T).T @ ((Un.T @ sz) / sn)
+    return lam * (float(w_in @ w_in) - float(w_out @ w_out)), w_out
+
+
+def _verified_step(ctx: _LayerContext, w_in, w_out, rate: float):
     """Smallest ``k`` such that inserting the neuron with size ``t = 2^-k`` (incoming
-    ``sqrt(t) w_in``, outgoing ``sqrt(t) w_out``) lowers the forward-pass loss by at least half
-    the first-order prediction ``t * |rate|`` (Armijo) and by more than rounding
-    (``1e-12`` relative), ``k = 0..60``; ``None`` if no such step exists: the first-order
-    rate then holds only on a vanishing neighbourhood (later pre-activations within rounding
-    of a kink), which no optimiser can use."""
+    ``sqrt(t) w_in``; outgoing ``sqrt(t) w_out``, or -- ``w_out is None`` -- the next layer
+    re-fitted as the min-norm weights of the same pre-activations ``Z_{l+1}``) lowers the
+    forward-pass loss by at least half the first-order prediction ``t * |rate|`` (Armijo) and
+    by more than rounding (``1e-12`` relative), ``k = 0..60``; ``None`` if no such step
+    exists: the first-order rate then holds only on a vanishing neighbourhood (later
+    pre-activations within rounding of a kink), which no optimiser can use."""
+    problem, layer, objective = ctx.problem, ctx.layer, ctx.objective
     act, bias = problem.activation, problem.bias
+    Zn = ctx.Zs[layer]
     for k in range(61):
-        Ws = insert_neuron(weights, layer, w_in, w_out, 2.0 ** (-k / 2), bias)
+        t = 2.0**-k
+        if w_out is None:
+            Ws = insert_neuron(ctx.weights, layer, w_in, np.zeros(Zn.shape[1]), math.sqrt(t),
+                               bias)
+            Hn = problem.with_input(act(forward(problem.X, Ws[:layer], act, bias)[-1]))
+            Ws[layer] = np.linalg.lstsq(Hn, Zn, rcond=FACTOR_RTOL)[0].T
+        else:
+            Ws = insert_neuron(ctx.weights, layer, w_in, w_out, math.sqrt(t), bias)
         Zs = forward(problem.X, Ws, act, bias)
         val = problem.loss.value(Zs[-1], problem.Y) + problem.lam * sum(
             float(np.sum(W**2)) for W in Ws)
-        t = 2.0**-k
         if (val <= objective + 0.5 * t * rate
                 and val < objective - 1e-12 * max(abs(objective), 1e-300)):
             return k
     return None
 
 
-def _svd_range(H: np.ndarray):
-    """``(sigma, U, V^T)`` of ``H`` on its numerical range (``FACTOR_RTOL``)."""
+def _svd_range(H: np.ndarray, rtol: float = FACTOR_RTOL):
+    """``(sigma, U, V^T, dropped)`` of ``H`` on its numerical range (singular values above
+    ``rtol`` times the largest); ``dropped`` is the largest singular value left out."""
     if H.size == 0:
-        return np.zeros(0), np.zeros((H.shape[0], 0)), np.zeros((0, H.shape[1]))
+        return np.zeros(0), np.zeros((H.shape[0], 0)), np.zeros((0, H.shape[1])), 0.0
     U, s, Vt = np.linalg.svd(H, full_matrices=False)
-    keep = s > FACTOR_RTOL * s[0] if s[0] > 0 else np.zeros_like(s, dtype=bool)
-    return s[keep], U[:, keep], Vt[keep]
+    keep = s > rtol * s[0] if s[0] > 0 else np.zeros_like(s, dtype=bool)
+    dropped = float(np.max(s[~keep], initial=0.0)) if s[0] > 0 else 0.0
+    return s[keep], U[:, keep], Vt[keep], dropped

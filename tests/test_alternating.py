@@ -43,11 +43,11 @@ def test_identity_reaches_schatten_optimum(L, rng):
     assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
 
 
-@pytest.mark.parametrize("L, seed", [(3, 0), (3, 1), (4, 2)])
-def test_relu_deep_monotone_and_beats_training(L, seed):
+@pytest.mark.parametrize("L, seed, bias", [(3, 0, 0.0), (3, 1, 0.0), (4, 2, 0.0), (3, 3, 0.5)])
+def test_relu_deep_monotone_and_beats_training(L, seed, bias):
     rng = np.random.default_rng(seed)
     N = 4
-    p = cd.Problem(rng.normal(size=(N, 2)), rng.normal(size=(N, 1)), L, 0.01)
+    p = cd.Problem(rng.normal(size=(N, 2)), rng.normal(size=(N, 1)), L, 0.01, bias=bias)
     # a local method against multi-start training: both get several starts
     res = cd.solve(p, max_sweeps=30, n_starts=2)
     h = np.array(res.history)
@@ -56,6 +56,10 @@ def test_relu_deep_monotone_and_beats_training(L, seed):
     assert all(w <= N * (N + 1) for w in res.widths)
     train = train_lbfgs(p, 30, n_starts=5, seed=seed)
     assert res.objective <= train.objective * (1 + 1e-3)
+    # every layer certified (N <= 4: exact dual-cone tests). tol 1e-3: the certificate's
+    # residuals are first order, ~sqrt of the cone solver's ~1e-8 loss accuracy
+    cert = cd.certify(p, res.network, tol=1e-3)
+    assert cert.certified, str(cert)
 
 
 def test_deep_result_reports_no_bound(rng):
