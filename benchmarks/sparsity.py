@@ -29,6 +29,22 @@ the generator rank). The trained widths (64, 128) cap every figure, so for N >= 
 N^2/4 >= 256, "below N^2/4" is implied by the width and is no evidence by itself. The plot
 ``results/sparsity.png`` shows both figures against N, with the curves N(N+1) and N^2/4.
 
+Exact source (``exact_rows`` in the JSON). The L-BFGS networks above stop at generic points
+whose generator family has nearly full dimension, so their pruned widths say little about what a
+*global* optimum needs. For small N the depth-2 problem is solved to its global optimum with
+``conic_dnn.solve(problem, method="pattern")`` (moons d = 2 and iris d = 4 with bias 1;
+``teacher2`` / ``teacher3``: Gaussian inputs, d = 2 / 3, no bias, labelled by a fixed random
+width-3 ReLU teacher), several seeds (subsets) and ``lam`` in ``EXACT_LAMS``; the returned
+network is pruned with ``conic_dnn.prune`` (Caratheodory and LP, through ``sparsity_report``).
+Recorded per instance: objective, program value, relative gap, ``certified``, status, width
+returned, generator rank, both pruned widths, N(N+1), N^2/4, the relative loss change from
+pruning, and ``plateau_width``: the smallest width in ``PLATEAU_WIDTHS`` at which multi-start
+L-BFGS (``PLATEAU_LBFGS``) reaches the certified optimum to ``PLATEAU_TOL`` (relative) -- an
+independent upper bound on the neurons a global optimum needs (only for certified rows). The
+pattern program is exact only for N <= 4; beyond, a row is a global optimum only when
+``certified`` (the network's loss matches the relaxation's value). Depth 3 (alternating
+solver) is not run: one instance at N = 8 took 135-146 s (> the 2-minute budget).
+
 Run: ``python benchmarks/sparsity.py [--quick]``.
 """
 
@@ -54,6 +70,12 @@ METHODS = ("caratheodory", "lp")
 RTOLS = (1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5)
 #: relative change of the activation loss accepted by the approximate pruning
 LOSS_TOL = 1e-6
+#: lam of the exact (global) solves: both give non-zero networks on every instance
+EXACT_LAMS = (1e-2, 1e-3)
+#: widths tried by the plateau search (multi-start L-BFGS against the certified optimum)
+PLATEAU_WIDTHS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64)
+PLATEAU_TOL = 1e-6
+PLATEAU_LBFGS = {"n_starts": 5, "max_iter": 3000}
 
 
 def load(name: str, N: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -65,6 +87,12 @@ def load(name: str, N: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
         teacher = np.random.default_rng([seed, 12345])  # fixed across N
         W1, W2 = teacher.normal(size=(3, 5)), teacher.normal(size=(1, 3))
         X = rng.normal(size=(N, 5))
+        return X, np.maximum(X @ W1.T, 0.0) @ W2.T, 0.0
+    if name in ("teacher2", "teacher3"):
+        d = int(name[-1])
+        teacher = np.random.default_rng([seed, 12345, d])  # fixed across N
+        W1, W2 = teacher.normal(size=(3, d)), teacher.normal(size=(1, 3))
+        X = rng.normal(size=(N, d))
         return X, np.maximum(X @ W1.T, 0.0) @ W2.T, 0.0
     if name == "moons":
         X, y = make_moons(n_samples=max(N, 100), noise=0.1, random_state=seed)
@@ -88,24 +116,108 @@ def load(name: str, N: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
 
 def config(quick: bool) -> dict:
     """Grid and training settings."""
+    # exact grid: (data set, N, lams, seeds); sizes chosen from measured solve times (< 60 s)
     if quick:
         return {"datasets": ["moons", "teacher"], "Ns": [8], "depths": [2, 3],
-                "widths": WIDTHS, "lam": LAM, "lbfgs": {"n_starts": 1, "max_iter": 300}}
+                "widths": WIDTHS, "lam": LAM, "lbfgs": {"n_starts": 1, "max_iter": 300},
+                "exact": [("teacher2", 6, [1e-2], [0])], "plateau": False}
+    seeds3, seeds1 = [0, 1, 2], [0]
+    exact = [("moons", 8, list(EXACT_LAMS), seeds3), ("iris", 8, list(EXACT_LAMS), seeds3),
+             ("teacher2", 8, list(EXACT_LAMS), seeds3), ("teacher3", 8, list(EXACT_LAMS), seeds3),
+             ("teacher2", 12, [1e-3], seeds3), ("teacher3", 12, [1e-3], seeds3),
+             ("moons", 12, [1e-2], seeds1), ("moons", 16, [1e-2], seeds1),
+             ("moons", 20, [1e-2], seeds1), ("teacher2", 16, [1e-3], seeds1),
+             ("teacher2", 20, [1e-3], seeds1)]
     return {"datasets": ["digits", "moons", "iris", "teacher"], "Ns": [8, 16, 32, 64],
             "depths": [2, 3], "widths": WIDTHS, "lam": LAM,
-            "lbfgs": {"n_starts": 2, "max_iter": 2000}}
+            "lbfgs": {"n_starts": 2, "max_iter": 2000}, "exact": exact, "plateau": True,
+            "exact_skipped": {"iris, N >= 12": "pattern program > 120 s (N = 12, lam 1e-2)",
+                              "depth 3, N = 8": "solve took 135 s (moons) and 146 s "
+                                                "(teacher, d = 3) > 120 s"}}
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plateau_width(p, target: float) -> tuple[int | None, float | None]:
+    """Smallest width in PLATEAU_WIDTHS at which multi-start L-BFGS reaches ``target`` to
+    PLATEAU_TOL (relative), and its objective; (None, None) if no width does."""
+    for m in PLATEAU_WIDTHS:
+        if m > p.N * (p.N + 1):
+            break
+        tr = cd.train_lbfgs(p, [m], seed=0, **PLATEAU_LBFGS)
+        if tr.objective <= target * (1 + PLATEAU_TOL):
+            return m, float(tr.objective)
+    return None, None
+
+
+def run_exact(cfg: dict) -> list[dict]:
+    """Global depth-2 solves (pattern program), pruned; one row per instance."""
+    import warnings
+
+    rows = []
+    for ds, N, lams, seeds in cfg["exact"]:
+        for seed in seeds:
+            X, Y, bias = load(ds, N, seed)
+            for lam in lams:
+                p = cd.Problem(X, Y, 2, lam, activation="relu", bias=bias)
+                t0 = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # inaccurate solves: recorded in status
+                    res = cd.solve(p, method="pattern")
+                t_solve = time.perf_counter() - t0
+                net = res.network
+                width = net.widths[0]
+                with threadpool_limits(1, user_api="blas"):
+                    rep = cd.sparsity_report(p, net)
+                lay = rep.layers[0]
+                value = float(res.info["program_value"])
+                loss = rep.loss
+                row = {
+                    "dataset": ds, "N": N, "d": X.shape[1], "k": Y.shape[1], "bias": bias,
+                    "seed": seed, "lam": lam, "depth": 2, "objective": res.objective,
+                    "program_value": value, "lower_bound": res.lower_bound,
+                    "rel_gap": (res.objective - value) / abs(res.objective),
+                    "certified": res.certified, "status": res.status, "solver": res.solver,
+                    "n_patterns": res.info.get("n_patterns"),
+                    "neurons_recovered": res.info.get("neurons_recovered"),
+                    "width": width, "nonzero": width > 0, "rank": lay.rank,
+                    "pruned_caratheodory": lay.pruned_caratheodory, "pruned_lp": lay.pruned_lp,
+                    "needed": min(lay.pruned_caratheodory, lay.pruned_lp),
+                    "caratheodory_bound": N * (N + 1), "tight_bound": N * N / 4,
+                    "loss": loss, "loss_caratheodory": rep.loss_caratheodory,
+                    "loss_lp": rep.loss_lp,
+                    "loss_change_caratheodory": abs(rep.loss_caratheodory / loss - 1),
+                    "loss_change_lp": abs(rep.loss_lp / loss - 1),
+                    "solve_s": t_solve}
+                row["below_tight_bound"] = row["needed"] < row["tight_bound"]
+                t0 = time.perf_counter()
+                if cfg.get("plateau") and res.certified:
+                    m, f = plateau_width(p, res.objective)
+                else:
+                    m, f = None, None
+                row.update({"plateau_width": m, "plateau_objective": f,
+                            "plateau_s": time.perf_counter() - t0})
+                rows.append(row)
+                print(f"exact {ds:8s} N={N:2d} d={X.shape[1]} seed {seed} lam {lam:g}: solve "
+                      f"{t_solve:5.1f} s, {res.status}, cert {res.certified}, gap "
+                      f"{row['rel_gap']:.1e}, width {width}, rank {lay.rank}, pruned "
+                      f"{lay.pruned_caratheodory}/{lay.pruned_lp}, plateau {m} "
+                      f"(N^2/4 = {N * N / 4:g})", flush=True)
+    return rows
+
+
+def plot(rows: list[dict], path: Path, exact_rows: list[dict] | None = None) -> None:
     """Neurons needed after pruning vs N (log-log) against N(N+1) and N^2/4: exact pruning
-    (left) and pruning with a relative loss change <= LOSS_TOL (right)."""
+    (left) and pruning with a relative loss change <= LOSS_TOL (right). The global optima
+    (``exact_rows``) are drawn in both panels: red stars (pruned width, certified), red
+    crosses (not certified), blue triangles (plateau width of certified rows)."""
+    exact_rows = exact_rows or []
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
-    Ns = np.array(sorted({r["N"] for r in rows}), dtype=float)
+    Ns = np.array(sorted({r["N"] for r in rows} | {r["N"] for r in exact_rows}),
+                  dtype=float)
     grid = np.geomspace(Ns.min(), Ns.max(), 50)
     styles = {2: "o-", 3: "s--"}
     for ax, key, title in ((axes[0], "needed", "exact pruning (rtol 1e-10)"),
@@ -119,6 +231,18 @@ def plot(rows: list[dict], path: Path) -> None:
             xs = sorted(pts)
             ax.plot(xs, [max(pts[n], 0.8) for n in xs], styles[depth],
                     label=f"{ds}, depth {depth}")
+        jit = {0: 0.97, 1: 1.0, 2: 1.03}
+        for cert, mk, lab in ((True, "r*", "global opt. (certified), pruned"),
+                              (False, "rx", "depth-2 solve, not certified, pruned")):
+            sel = [r for r in exact_rows if bool(r["certified"]) == cert]
+            if sel:
+                ax.plot([r["N"] * jit.get(r["seed"], 1.0) for r in sel],
+                        [max(r["needed"], 0.8) for r in sel], mk, ms=9, label=lab)
+        sel = [r for r in exact_rows if r.get("plateau_width")]
+        if sel:
+            ax.plot([r["N"] * jit.get(r["seed"], 1.0) for r in sel],
+                    [r["plateau_width"] for r in sel], "b^", ms=6, mfc="none",
+                    label="smallest width reaching the optimum")
         ax.plot(grid, grid * (grid + 1), "k-", lw=2, label="N(N+1)")
         ax.plot(grid, grid ** 2 / 4, "k:", lw=2, label="N^2/4")
         for ws in WIDTHS.values():
@@ -128,8 +252,9 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set_xlabel("N (training samples)")
         ax.set_title(title, fontsize=10)
     axes[0].set_ylabel("neurons after pruning (largest hidden layer)")
-    axes[1].legend(fontsize=7, ncol=2)
-    fig.suptitle(f"ReLU, lam = {LAM:g}, L-BFGS; grey: trained widths 64 and 128", fontsize=10)
+    axes[1].legend(fontsize=6, ncol=2)
+    fig.suptitle(f"ReLU; lines: L-BFGS (lam = {LAM:g}), grey: trained widths 64 and 128; "
+                 f"markers: depth-2 global solves (lam 1e-2 / 1e-3), depth 2", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -198,6 +323,9 @@ def main(argv=None) -> int:
                       f"{t_report:5.2f} s, exact {[r['needed'] for r in rows[-depth + 1:]]}, "
                       f"approx {[r['needed_approx'] for r in rows[-depth + 1:]]} "
                       f"(rtol {a_rtol:g}, {a_m})", flush=True)
+    t_exact = time.perf_counter()
+    exact_rows = run_exact(cfg)
+    t_exact = time.perf_counter() - t_exact
     wall = time.perf_counter() - t_start
     common.print_table("per hidden layer (exact: rtol 1e-10; approx: loss change <= 1e-6)",
                        rows, [
@@ -236,11 +364,35 @@ def main(argv=None) -> int:
                                                    for r in rows),
                "approx_below_tight_bound_for_N_ge_16": all(
                    r["needed_approx"] < r["tight_bound"] for r in rows if r["N"] >= 16)}
+    common.print_table(
+        "exact source: depth-2 global solve (pattern program), pruned (needed = min(carath., LP))",
+        exact_rows, [
+            ("dataset", "data"), ("N", "N"), ("d", "d"), ("seed", "seed"), ("lam", "lam", "g"),
+            ("objective", "objective", ".6g"), ("rel_gap", "rel.gap", ".1e"),
+            ("certified", "cert"), ("status", "status"), ("width", "width"),
+            ("rank", "rank"), ("pruned_caratheodory", "carath."), ("pruned_lp", "LP"),
+            ("plateau_width", "plateau"), ("tight_bound", "N^2/4", "g"),
+            ("caratheodory_bound", "N(N+1)"), ("loss_change_caratheodory", "dloss car.", ".1e"),
+            ("loss_change_lp", "dloss LP", ".1e"), ("solve_s", "solve s", ".1f")])
+    cert = [r for r in exact_rows if r["certified"]]
+    summary["exact"] = {
+        "n_instances": len(exact_rows), "n_certified": len(cert),
+        "n_zero_network": sum(not r["nonzero"] for r in exact_rows),
+        "n_certified_below_tight_bound": sum(r["below_tight_bound"] for r in cert),
+        "n_below_tight_bound": sum(r["below_tight_bound"] for r in exact_rows),
+        "n_certified_plateau_below_tight_bound": sum(
+            r["plateau_width"] is not None and r["plateau_width"] < r["tight_bound"]
+            for r in cert),
+        "max_relative_loss_change": max((max(r["loss_change_caratheodory"],
+                                             r["loss_change_lp"]) for r in exact_rows),
+                                        default=None),
+        "seconds": t_exact}
     path = common.write_results(NAME, args, cfg, rows, wall,
-                                {"summary": summary, "headline": headline})
+                                {"summary": summary, "headline": headline,
+                                 "exact_rows": exact_rows})
     out_dir = args.out if args.out is not None else common.RESULTS_DIR
     png = out_dir / (f"{NAME}_quick.png" if args.quick else f"{NAME}.png")
-    plot(rows, png)
+    plot(rows, png, exact_rows)
     print(f"\nsummary: {summary}\nwrote {path}\nwrote {png}\nwall time {wall:.1f} s")
     return 0
 

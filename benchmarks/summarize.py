@@ -95,6 +95,19 @@ def table() -> str:
         largest = ", ".join(f"{k}: N = {v}" for k, v in s["largest_N_within_budget"].items())
         lines.append(f"| size | largest N solved within {s['budget_s']:g} s (depth 2) | "
                      f"{largest} |")
+    cg = _load("column_generation")
+    if cg:
+        rows = cg["rows"]
+        ratios = [r["time_ratio"] for r in rows if isinstance(r.get("time_ratio"), float)]
+        big = max(r["N"] for r in rows)
+        t_big = max(r["cg_time"] for r in rows if r["N"] == big)
+        cert = sum(bool(r["certified"]) for r in rows)
+        lines.append(
+            f"| column generation (depth 2, rank(H0) = 2) | certified; time pattern program / "
+            f"ours where both run; largest N and its time | {cert}/{len(rows)}; "
+            f"{_f(min(ratios), '.0f')}-{_f(max(ratios), '.0f')}x; N = {big} in "
+            f"{t_big:.2f} s |" if ratios else f"| column generation | certified | "
+            f"{cert}/{len(rows)} |")
     missing = [n for n in ("two_layer", "deep", "solvers", "pruning", "size", "resolve")
                if not _load(n)]
     if missing:

@@ -27,6 +27,7 @@ from .activations import (
     relu,
 )
 from .certificate import Certificate, LayerCertificate, certify
+from .column_generation import solve_column_generation
 from .cone import CovarianceCone, cone_constraints
 from .errors import (
     ConicDNNError,
@@ -67,7 +68,8 @@ from .training import TrainingResult, train_adam, train_lbfgs
 __version__ = "0.1.0"
 
 __all__ = [
-    "Problem", "Network", "Result", "solve", "CovarianceCone", "cone_constraints",
+    "Problem", "Network", "Result", "solve", "solve_column_generation", "CovarianceCone",
+    "cone_constraints",
     "certify", "Certificate", "LayerCertificate",
     "prune", "sparsity_report", "SparsityReport", "LayerSparsity", "tight_example",
     "tight_example_bound", "bipartite_incidence", "from_torch", "to_torch",

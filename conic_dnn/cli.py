@@ -243,7 +243,8 @@ def _parser() -> argparse.ArgumentParser:
     _common(s)
     s.add_argument("--depth", type=int, default=2, help="number of weight matrices (>= 2)")
     s.add_argument("--activation", default="relu", help="relu, leaky_relu, abs, identity")
-    s.add_argument("--method", default="auto", help="auto, pattern, lifted")
+    s.add_argument("--method", default="auto",
+                   help="auto, pattern, lifted, column_generation (depth 2, squared loss)")
     s.add_argument("--solver", default=None, help="CLARABEL, MOSEK, SCS (default: automatic)")
     s.add_argument("--max-sweeps", type=int, default=50, dest="max_sweeps")
     s.add_argument("--starts", type=int, default=1,

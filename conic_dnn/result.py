@@ -79,7 +79,9 @@ class Result:
         lines = [
             f"conic_dnn result ({self.method}, {kind})",
             f"  objective   : {self.objective:.10g}   (loss of the returned network)",
-            f"  lower bound : {lb}" + ("   (exact cone program)" if self.exact else
+            f"  lower bound : {lb}" + ("   (dual bound)" if self.method == "column_generation"
+                                       and np.isfinite(self.lower_bound) else
+                                       "   (exact cone program)" if self.exact else
                                        "   (relaxation value; tight here)" if self.certified
                                        else "   (relaxation)" if np.isfinite(self.lower_bound)
                                        else ""),

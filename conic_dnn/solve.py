@@ -23,7 +23,7 @@ from .result import Result
 
 __all__ = ["solve", "METHODS", "pattern_program_size", "MAX_PATTERN_SIZE"]
 
-METHODS = ("auto", *REPRESENTATIONS)
+METHODS = ("auto", *REPRESENTATIONS, "column_generation")
 AUTO_PATTERN_MAX_N = 8
 #: Refuse (unless ``force=True``) a pattern program whose blocks hold more scalar variables.
 MAX_PATTERN_SIZE = 60_000
@@ -61,8 +61,11 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
     ----------
     problem : Problem
         A problem with a positively homogeneous activation.
-    method : {"auto", "pattern", "lifted"}
-        Cone representation (see :mod:`conic_dnn.cone`).
+    method : {"auto", "pattern", "lifted", "column_generation"}
+        Cone representation (see :mod:`conic_dnn.cone`), or, for depth 2 with the squared
+        loss, column generation (:func:`conic_dnn.solve_column_generation`: a group-lasso
+        master over neuron directions, exact pricing when ``rank(H0) <= 2``, and a Fenchel
+        dual lower bound; scales to N in the dozens).
     solver : {"CLARABEL", "MOSEK", "SCS"} or None
         None: Clarabel, then MOSEK (if licensed), then SCS, falling back on failure.
     solver_options : dict, optional
@@ -116,6 +119,16 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
     for name, value in (("max_sweeps", max_sweeps), ("n_starts", n_starts)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    if method == "column_generation":
+        if problem.depth != 2:
+            raise ValueError(f"method: 'column_generation' is for depth 2, got depth "
+                             f"{problem.depth}")
+        if solver_options:
+            raise ValueError("solver_options: not supported with method='column_generation'")
+        from .column_generation import solve_column_generation
+
+        return solve_column_generation(problem, tol=tol, solver=solver, seed=seed,
+                                       progress=progress)
     rep = method
     if method == "auto":
         rep = "pattern" if problem.N <= AUTO_PATTERN_MAX_N else "lifted"

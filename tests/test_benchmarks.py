@@ -47,3 +47,22 @@ def test_sparsity_quick(tmp_path):
     for row in data["rows"]:
         assert row["caratheodory_bound"] == row["N"] * (row["N"] + 1)
         assert 0 < row["needed_approx"] <= row["width"]
+
+
+@pytest.mark.slow
+def test_column_generation_quick(tmp_path):
+    """``python benchmarks/column_generation.py --quick`` exits with 0 and writes
+    ``column_generation_quick.json`` with certified rows that agree with the pattern program."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "column_generation.py"), "--quick", "--out",
+         str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=BENCHMARKS.parent)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    path = tmp_path / "column_generation_quick.json"
+    assert path.exists()
+    assert not (tmp_path / "column_generation.json").exists()
+    data = json.loads(path.read_text())
+    assert data["benchmark"] == "column_generation" and data["quick"] is True
+    assert data["rows"] and data["machine"]["cpu_count"] >= 1
+    for row in data["rows"]:
+        assert "error" not in row and row["certified"]
+        assert abs(row["objective_diff"]) <= 1e-5

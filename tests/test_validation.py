@@ -142,8 +142,8 @@ def test_names_are_case_and_space_insensitive():
 
 @pytest.mark.parametrize("method", ["exact", "PATTERN", "", None, 2])
 def test_unknown_method_lists_valid_names(method, no_solver):
-    with pytest.raises(ValueError, match=r"^method: expected one of auto, pattern, lifted, got "
-                                         + repr(method)):
+    with pytest.raises(ValueError, match=r"^method: expected one of auto, pattern, lifted, "
+                                         r"column_generation, got " + repr(method)):
         cd.solve(_problem(), method=method)
 
 

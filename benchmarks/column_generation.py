@@ -1,0 +1,160 @@
+"""Column generation for depth 2 (squared loss): time, rounds, columns and certified gap vs N.
+
+For every instance of the grid (Gaussian ``X`` (N, d), ``Y`` (N, k = 1), ``lam = 0.01``, ReLU,
+seeded; ``d = 2`` without bias and ``d = 1`` with bias 1, both with ``rank(H0) = 2`` so the
+pricing is exact) this script measures, in one process:
+
+* ``conic_dnn.column_generation.solve_column_generation(p)`` (``tol = 1e-6``): wall time, its
+  split into master (group-lasso SOC programs) and pricing time, rounds, dictionary size,
+  width of the returned network, final gap (absolute and relative) and the certificate;
+* for ``N <= 12`` the exact pattern program ``conic_dnn.solve(p, method="pattern")``: its time,
+  the relative objective difference ``(F_cg - F_pattern) / F_pattern`` and the time ratio
+  ``t_pattern / t_cg``.
+
+Run ``python benchmarks/column_generation.py`` (full grid) or ``--quick`` (smoke test).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+import conic_dnn as cd
+from conic_dnn.column_generation import solve_column_generation
+
+try:
+    from . import _common as common
+except ImportError:  # run as a script
+    import _common as common
+
+NAME = "column_generation"
+LAM = 0.01
+EXACT_MAX_N = 12
+
+
+def config(quick: bool) -> dict:
+    """Grid and settings.
+
+    Parameters
+    ----------
+    quick : bool
+
+    Returns
+    -------
+    dict
+    """
+    if quick:
+        return {"N": [10], "shapes": [[2, 0.0]], "seeds": [0], "k": 1, "lam": LAM,
+                "tol": 1e-6, "exact_max_N": EXACT_MAX_N}
+    return {"N": [10, 20, 40, 80], "shapes": [[2, 0.0], [1, 1.0]], "seeds": [0, 1, 2], "k": 1,
+            "lam": LAM, "tol": 1e-6, "exact_max_N": EXACT_MAX_N}
+
+
+def run_instance(N: int, d: int, bias: float, seed: int, cfg: dict) -> dict:
+    """Measure one instance.
+
+    Returns
+    -------
+    dict
+        One row of the results.
+    """
+    X, Y = common.problem_data(N, d, cfg["k"], seed)
+    p = cd.Problem(X, Y, depth=2, lam=cfg["lam"], activation="relu", bias=bias)
+    row = {"N": N, "d": d, "bias": bias, "seed": seed}
+    t0 = time.perf_counter()
+    res = solve_column_generation(p, tol=cfg["tol"], seed=seed)
+    row["cg_time"] = time.perf_counter() - t0
+    row.update(objective=res.objective, lower_bound=res.lower_bound, gap=res.gap,
+               rel_gap=res.gap / max(abs(res.objective), 1e-300), certified=res.certified,
+               exact=res.exact, iterations=res.info["iterations"],
+               columns=res.info["n_columns"], width=res.network.widths[0],
+               master_time=res.info["master_time"], pricing_time=res.info["pricing_time"],
+               pricing=res.info["pricing"])
+    if N <= cfg["exact_max_N"]:
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ex = cd.solve(p, method="pattern")
+        row["pattern_time"] = time.perf_counter() - t0
+        row.update(pattern_objective=ex.objective, pattern_lower_bound=ex.lower_bound,
+                   pattern_certified=ex.certified,
+                   objective_diff=common.rel_excess(res.objective, ex.objective),
+                   time_ratio=row["pattern_time"] / row["cg_time"])
+    return row
+
+
+COLUMNS = [
+    ("N", "N"), ("d", "d"), ("bias", "bias", "g"), ("seed", "seed"),
+    ("certified", "cert"), ("objective", "F_cg", ".8g"), ("rel_gap", "rel.gap", ".1e"),
+    ("cg_time", "t_cg", ".3f"), ("master_time", "t_master", ".3f"),
+    ("pricing_time", "t_pricing", ".3f"), ("iterations", "rounds"), ("columns", "columns"),
+    ("width", "width"), ("pattern_time", "t_pattern", ".3f"),
+    ("time_ratio", "pattern/cg", ".1f"), ("objective_diff", "dF_vs_pattern", ".1e"),
+]
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Median time, rounds and worst relative gap per (N, d).
+
+    Returns
+    -------
+    list of dict
+    """
+    out = []
+    for N in sorted({r["N"] for r in rows}):
+        for d in sorted({r["d"] for r in rows}):
+            sel = [r for r in rows if r["N"] == N and r["d"] == d and "error" not in r]
+            if not sel:
+                continue
+            out.append({"N": N, "d": d, "instances": len(sel),
+                        "certified": sum(bool(r["certified"]) for r in sel),
+                        "cg_time": float(np.median([r["cg_time"] for r in sel])),
+                        "iterations": float(np.median([r["iterations"] for r in sel])),
+                        "columns": float(np.median([r["columns"] for r in sel])),
+                        "max_rel_gap": float(max(r["rel_gap"] for r in sel))})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the exit code."""
+    args = common.parse_args(__doc__.splitlines()[0], argv)
+    cfg = config(args.quick)
+    common.print_header(NAME, args)
+    t_start = time.perf_counter()
+    # warm-up: the first cvxpy solve of a process pays one-off import and setup costs
+    Xw, Yw = common.problem_data(4, 2, 1, args.seed + 999)
+    solve_column_generation(cd.Problem(Xw, Yw, depth=2, lam=LAM))
+    rows = []
+    for N in cfg["N"]:
+        for d, bias in cfg["shapes"]:
+            for s in cfg["seeds"]:
+                seed = args.seed + s
+                try:
+                    row = run_instance(N, d, bias, seed, cfg)
+                except Exception as exc:  # a library error: record it and keep measuring
+                    row = {"N": N, "d": d, "bias": bias, "seed": seed,
+                           "error": f"{type(exc).__name__}: {exc}"}
+                    print(f"  N={N} d={d} seed={seed}: {row['error']}", flush=True)
+                    rows.append(row)
+                    continue
+                rows.append(row)
+                print(f"  N={N} d={d} bias={bias:g} seed={seed}: {row['cg_time']:.3f} s, "
+                      f"{row['iterations']} rounds, rel.gap {row['rel_gap']:.1e}", flush=True)
+    summary = summarise(rows)
+    common.print_table(f"Column generation, depth 2, ReLU, lam={LAM}, tol={cfg['tol']:g} "
+                       f"(rank(H0) = 2: exact pricing); pattern = cd.solve(method='pattern')",
+                       rows, COLUMNS)
+    common.print_table("Medians per (N, d)", summary, [
+        ("N", "N"), ("d", "d"), ("instances", "n"), ("certified", "certified"),
+        ("cg_time", "t_cg", ".3f"), ("iterations", "rounds", ".0f"),
+        ("columns", "columns", ".0f"), ("max_rel_gap", "max rel.gap", ".1e")])
+    wall = time.perf_counter() - t_start
+    path = common.write_results(NAME, args, cfg, rows, wall, {"summary": summary})
+    print(f"\nwall time {wall:.1f} s; results written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,427 @@
+"""Column generation for the depth-2 problem with the squared loss (a scalable exact path).
+
+Balancing each neuron (incoming unit direction ``u_j`` in R^{d'}, ``d' = d (+1 with a bias)``,
+outgoing ``v_j`` in R^k; ``lam(||w||^2 + ||v||^2) >= 2 lam ||w|| ||v||`` with equality when
+balanced) turns the depth-2 loss into a group lasso over a dictionary of directions:
+
+    P = min  C( sum_j s(H0 u_j) v_j^T + beta 1 c^T ) + 2 lam sum_j ||v_j||_2 + lam ||c||^2,
+
+``C(Z) = ||Z - Y||_F^2 / N`` (:class:`conic_dnn.losses.MSE`), ``H0 = [X, beta 1]`` (N x d'),
+``c`` the output bias (only when ``beta = problem.bias > 0``; it is a column of ``W_2``).
+
+Restricted master
+    For a finite dictionary ``U = [u_1..u_m]`` the group lasso is an SOC program (cvxpy, run
+    through :func:`conic_dnn.solvers.run`). Its solution is an explicit network (rows
+    ``sqrt(||v_j||) u_j`` of ``W_1``, columns ``v_j / sqrt(||v_j||)`` of ``W_2``, zero ``v_j``
+    dropped); the UPPER bound is that network's own forward-pass loss.
+Dual and pricing
+    With ``Lambda = -grad C(Z) = 2 (Y - Z) / N`` (N x k), the Lagrangian dual of the problem over
+    *all* unit directions is (derivation: minimise ``C(Z) + <Lambda, Z>`` over ``Z``, each
+    ``2 lam ||v|| - <Lambda^T s(H0 u), v>`` over ``v`` and ``lam ||c||^2 - beta <Lambda^T 1, c>``
+    over ``c``)
+
+        g(Lambda) = <Lambda, Y> - (N/4) ||Lambda||_F^2 - beta^2 ||Lambda^T 1||^2 / (4 lam)
+        if rho(Lambda) = max_{||u|| = 1} ||Lambda^T s(H0 u)||_2 <= 2 lam   (else -inf),
+
+    so ``g(Lambda') <= P`` for every feasible ``Lambda'`` (weak duality), and the master's KKT
+    conditions give ``||Lambda^T s(H0 u_j)|| = 2 lam`` on its active atoms. A direction improves
+    the master iff ``||Lambda^T s(H0 u)|| > 2 lam``. The LOWER bound is ``max_t g(t Lambda)``
+    over ``0 <= t <= 2 lam / rho_upper`` (a concave quadratic in ``t``: closed form), with any
+    valid upper bound ``rho_upper >= rho(Lambda)``.
+Computing rho
+    * identity-type activations (``a = b``): ``rho = |a| ||Lambda^T H0||_2`` (exact, any rank);
+    * ``rank(H0) <= 2``: exact. On the unit circle of ``range(H0^T)``, ``u = V e(theta)``,
+      ``s(H0 u) = D F e(theta)`` is linear between consecutive kinks (angles where some
+      ``(F e)_i = 0``, ``F = H0 V``), ``D = diag(a or b)``; on each arc the maximum of the
+      2 x 2 quadratic form ``e^T (DF)^T Lambda Lambda^T (DF) e`` is at an endpoint or at the
+      top eigenvector (either sign) if it lies inside the arc;
+    * ``rank(H0) > 2``: for every cell P of the hyperplane arrangement
+      (:func:`conic_dnn.patterns.arrangement_patterns`), with ``S_P`` the signs and
+      ``D_P = T_P S_P = diag(a on P, b off P)`` (so ``s(z) = D_P z`` on the cell), the SDP
+      ``max tr(M W), tr W = 1, W PSD, (S_P F) W (S_P F)^T >= 0`` entrywise,
+      ``M = (D_P F)^T Lambda Lambda^T (D_P F)``, is a relaxation of the cell's maximum, so its
+      largest value bounds ``rho^2`` from above. Used only with ``<= max_patterns`` cells;
+      otherwise no lower bound (``-inf``). New columns come from a local ascent
+      ``u <- normalise(grad ||Lambda^T s(H0 u)||^2)`` started at the SDP solutions and at
+      random directions.
+"""
+
+from __future__ import annotations
+
+import time
+from numbers import Integral, Real
+
+import cvxpy as cp
+import numpy as np
+
+from .formulations import covariances_from_activations, loss_parameters
+from .losses import MSE
+from .network import Network
+from .patterns import arrangement_patterns, max_regions
+from .problem import Problem
+from .result import Result
+from .solvers import _check_solver, run
+from .sparsity import prune
+
+__all__ = ["solve_column_generation", "price", "lower_bound"]
+
+
+# --- pricing --------------------------------------------------------------------------------
+def _range_basis(H0: np.ndarray) -> np.ndarray:
+    """Orthonormal basis ``V`` (d' x r) of ``range(H0^T)``."""
+    _, s, Vt = np.linalg.svd(H0, full_matrices=False)
+    r = int(np.sum(s > 1e-12 * max(s.max(initial=0.0), 1e-300)))
+    return Vt[:r].T
+
+
+def _values(Lam, H0, act, U) -> np.ndarray:
+    """``||Lambda^T s(H0 u)||`` for every column ``u`` of ``U`` (d' x m)."""
+    return np.linalg.norm(Lam.T @ act(H0 @ U), axis=0)
+
+
+def _price_rank2(Lam, F, V, a, b):
+    """Exact maximisation on the unit circle of a rank-2 range; returns (rho, [(val, u)])."""
+    N = F.shape[0]
+    nz = np.linalg.norm(F, axis=1) > 1e-14 * max(np.abs(F).max(), 1e-300)
+    kinks = np.arctan2(F[nz, 0], -F[nz, 1]) % np.pi  # F_i . e(theta) = 0, plus pi
+    kinks = np.unique(np.concatenate([kinks, kinks + np.pi, [0.0, 2 * np.pi]]))
+    kinks = kinks[(kinks >= 0) & (kinks <= 2 * np.pi)]
+    cands = []
+    for t0, t1 in zip(kinks[:-1], kinks[1:]):
+        if t1 - t0 <= 0:
+            continue
+        mid = 0.5 * (t0 + t1)
+        z = F @ np.array([np.cos(mid), np.sin(mid)])
+        DF = np.where(z > 0, a, b)[:, None] * F if N else F
+        B = Lam.T @ DF  # k x 2
+        Q = B.T @ B
+        thetas = [t0, t1]
+        w, E = np.linalg.eigh(Q)
+        phi = np.arctan2(E[1, 1], E[0, 1]) % (2 * np.pi)
+        for p in (phi, (phi + np.pi) % (2 * np.pi)):
+            if t0 < p < t1:
+                thetas.append(p)
+        for th in thetas:
+            e = np.array([np.cos(th), np.sin(th)])
+            cands.append((float(np.sqrt(max(e @ Q @ e, 0.0))), V @ e))
+    cands.sort(key=lambda c: -c[0])
+    return cands[0][0], cands
+
+
+def _ascent(Lam, H0, act, u, iters=50):
+    """Monotone local ascent of ``||Lambda^T s(H0 u)||`` on the unit sphere of range(H0^T)."""
+    best = float(_values(Lam, H0, act, u[:, None])[0])
+    for _ in range(iters):
+        z = H0 @ u
+        g = H0.T @ (act.derivative(z) * (Lam @ (Lam.T @ act(z))))
+        n = np.linalg.norm(g)
+        if n == 0:
+            break
+        cand = g / n
+        val = float(_values(Lam, H0, act, cand[:, None])[0])
+        if val <= best * (1 + 1e-13):
+            break
+        u, best = cand, val
+    return best, u
+
+
+def _price_sdp(Lam, H0, V, act, patterns, solver, rng, n_starts):
+    """SDP upper bound per cell (or +inf without cells) and heuristic columns."""
+    F = H0 @ V
+    N, r = F.shape
+    starts = list((V @ rng.normal(size=(r, n_starts))).T)
+    upper = np.inf
+    if patterns is not None:
+        W = cp.Variable((r, r), PSD=True)
+        Mp = cp.Parameter((r, r), PSD=True)
+        Sig = cp.Parameter((N, N))
+        prob = cp.Problem(cp.Maximize(cp.trace(Mp @ W)),
+                          [cp.trace(W) == 1, cp.multiply(Sig, F @ W @ F.T) >= 0])
+        upper = 0.0
+        for P in patterns:
+            S = np.where(P, 1.0, -1.0)
+            DF = np.where(P, act.a, act.b)[:, None] * F
+            B = Lam.T @ DF
+            M = B.T @ B
+            Mp.value = 0.5 * (M + M.T) + 1e-300 * np.eye(r)
+            Sig.value = np.outer(S, S)
+            run(prob, solver, warn=False)
+            upper = max(upper, float(prob.value))
+            w, E = np.linalg.eigh(W.value)
+            starts.append(V @ E[:, -1])
+        upper = float(np.sqrt(max(upper, 0.0)))
+    cands = []
+    for u in starts:
+        for sgn in (1.0, -1.0):
+            u0 = sgn * u / max(np.linalg.norm(u), 1e-300)
+            cands.append(_ascent(Lam, H0, act, u0))
+    cands.sort(key=lambda c: -c[0])
+    found = cands[0][0]
+    return max(upper, found), found, cands
+
+
+def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=None,
+          seed: int = 0, _patterns=None):
+    """Maximise ``||Lam^T s(H0 u)||_2`` over unit ``u`` (the pricing problem).
+
+    Parameters
+    ----------
+    problem : Problem
+        Depth-2 problem with a positively homogeneous activation.
+    Lam : ndarray, shape (N, k)
+        Dual variable (``-grad C(Z)`` at a master solution).
+    max_patterns : int
+        Largest arrangement for the SDP bound (rank(H0) > 2 only).
+
+    Returns
+    -------
+    rho_upper : float
+        A valid upper bound on ``rho(Lam)`` (``inf`` when none is available).
+    candidates : list of (float, ndarray of shape (d',))
+        Unit directions with their values ``||Lam^T s(H0 u)||``, best first.
+    method : str
+        ``"identity"``, ``"rank2"`` (both exact) or ``"sdp"`` / ``"heuristic"``.
+    """
+    act, H0 = problem.activation, problem.H0
+    V = _range_basis(H0)
+    r = V.shape[1]
+    if r == 0:
+        return 0.0, [], "rank2"
+    if act.a == act.b:  # identity-type: the spectral norm
+        _, sv, Wt = np.linalg.svd(Lam.T @ H0, full_matrices=False)
+        return abs(act.a) * sv[0], [(abs(act.a) * s_, w) for s_, w in zip(sv, Wt)], "identity"
+    if r == 1:
+        u = V[:, 0]
+        cands = sorted(((float(_values(Lam, H0, act, (s_ * u)[:, None])[0]), s_ * u)
+                        for s_ in (1.0, -1.0)), key=lambda c: -c[0])
+        return cands[0][0], cands, "rank2"
+    if r == 2:
+        rho, cands = _price_rank2(Lam, H0 @ V, V, act.a, act.b)
+        return rho, cands, "rank2"
+    rng = np.random.default_rng(seed)
+    patterns = _patterns
+    if patterns is None and max_patterns > 0:
+        if max_regions(problem.N, r) <= max_patterns:
+            patterns, _ = arrangement_patterns(H0)
+            patterns = patterns if len(patterns) <= max_patterns else None
+    upper, _, cands = _price_sdp(Lam, H0, V, act, patterns, solver, rng, n_starts=20)
+    return upper, cands, ("sdp" if patterns is not None else "heuristic")
+
+
+def lower_bound(problem: Problem, Lam: np.ndarray, rho_upper: float) -> float:
+    """``max_{0 <= t <= 2 lam / rho_upper} g(t Lam)``: a lower bound on the global optimum.
+
+    ``g(L) = <L, Y> - (N/4)||L||^2 - bias^2 ||L^T 1||^2 / (4 lam)`` (see the module docstring);
+    ``-inf`` when ``rho_upper`` is infinite or not a number.
+    """
+    if not np.isfinite(rho_upper):
+        return float("-inf")
+    N, lam, beta = problem.N, problem.lam, problem.bias
+    lin = float(np.sum(Lam * problem.Y))
+    quad = N / 4 * float(np.sum(Lam**2)) + beta**2 * float(np.sum(Lam.sum(axis=0) ** 2)) / (4 * lam)
+    t_max = 2 * lam / rho_upper if rho_upper > 0 else np.inf
+    t = lin / (2 * quad) if quad > 0 else (t_max if lin > 0 else 0.0)
+    t = float(np.clip(t, 0.0, t_max))
+    return t * lin - t * t * quad
+
+
+# --- master ---------------------------------------------------------------------------------
+def _master(problem, U, solver):
+    """Group lasso over the columns of ``U`` (d' x m): returns ``(V (m, k), c (k,), info)``."""
+    N, k, lam, beta = problem.N, problem.k, problem.lam, problem.bias
+    A = problem.activation(problem.H0 @ U)
+    Vv = cp.Variable((U.shape[1], k))
+    Z = A @ Vv
+    obj = 2 * lam * cp.sum(cp.norm(Vv, 2, axis=1))
+    c = None
+    if beta > 0:
+        c = cp.Variable(k)
+        Z = Z + beta * np.ones((N, 1)) @ cp.reshape(c, (1, k), order="C")
+        obj = obj + lam * cp.sum_squares(c)
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(Z - problem.Y) / N + obj))
+    info = run(prob, solver, warn=False)
+    cv = np.asarray(c.value, dtype=float) if c is not None else np.zeros(k)
+    return np.asarray(Vv.value, dtype=float), cv, info
+
+
+def _network(problem, U, Vm, c, rtol=1e-9):
+    """The balanced network of a master solution (zero atoms dropped)."""
+    norms = np.linalg.norm(Vm, axis=1)
+    keep = norms > rtol * max(norms.max(initial=0.0), 1e-300)
+    sq = np.sqrt(norms[keep])
+    W1 = (U[:, keep] * sq).T
+    W2 = Vm[keep].T / sq
+    if problem.bias > 0:
+        W2 = np.hstack([W2, c[:, None]])
+    return Network((W1, W2), problem.activation, problem.bias), keep
+
+
+def _check_int(value, name, low, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name}: expected an integer >= {low}, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{name}: expected an integer >= {low}, got {value}")
+
+
+def _validate(problem, tol, max_iter, n_init, n_add, max_patterns, seed, solver):
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem: expected a conic_dnn.Problem, got {type(problem).__name__}")
+    if problem.depth != 2:
+        raise ValueError(f"problem.depth: column generation needs depth 2, got {problem.depth}")
+    if not isinstance(problem.loss, MSE):
+        raise ValueError(f"problem.loss: column generation needs the squared loss 'mse', got "
+                         f"{problem.loss.name!r}")
+    problem.require_homogeneous("column generation")
+    if isinstance(tol, bool) or not isinstance(tol, Real):
+        raise TypeError(f"tol: expected a positive number, got {type(tol).__name__}")
+    if not np.isfinite(tol) or tol <= 0:
+        raise ValueError(f"tol: expected a finite number > 0, got {tol}")
+    _check_int(max_iter, "max_iter", 1)
+    _check_int(n_init, "n_init", 0, allow_none=True)
+    _check_int(n_add, "n_add", 1)
+    _check_int(max_patterns, "max_patterns", 0)
+    _check_int(seed, "seed", 0)
+    _check_solver(solver)
+
+
+def _is_new(u, U, cos_tol=1e-10):
+    return U.shape[1] == 0 or np.max(U.T @ u) < 1 - cos_tol
+
+
+def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: int = 100,
+                            n_init: int | None = None, n_add: int = 5, max_patterns: int = 256,
+                            solver: str | None = None, seed: int = 0,
+                            progress: bool = False) -> Result:
+    """Solve a depth-2 squared-loss problem by column generation, with a certified gap.
+
+    Parameters
+    ----------
+    problem : Problem
+        ``depth == 2``, ``loss`` :class:`~conic_dnn.losses.MSE`, positively homogeneous
+        activation. Data ``X`` (N, d), ``Y`` (N, k).
+    tol : float, default 1e-6
+        Stop (and certify) when ``UB - LB <= tol * max(1, |UB|)``.
+    max_iter : int, default 100
+        Master/pricing rounds.
+    n_init : int, optional
+        Random initial directions (default ``2 N``), plus the pricing maximiser at ``Z = 0``.
+    n_add : int, default 5
+        Most violating directions added per round.
+    max_patterns : int, default 256
+        Largest hyperplane arrangement priced by the SDP bound when ``rank(H0) > 2``; above it
+        no lower bound is reported (``-inf``).
+    solver : str, optional
+        Cone solver (see :func:`conic_dnn.solvers.run`).
+    seed : int, default 0
+    progress : bool, default False
+        A tqdm progress bar over the rounds.
+
+    Returns
+    -------
+    Result
+        ``method="column_generation"``; ``network`` has weights ``(n, d')`` and
+        ``(k, n [+1])`` with ``n <= N(N+1)``; ``objective`` is its forward-pass loss;
+        ``lower_bound`` the best dual bound (``-inf`` without a valid pricing bound);
+        ``exact`` when the pricing is exact (identity activation or ``rank(H0) <= 2``);
+        ``info``: ``iterations``, ``n_columns``, ``history_upper`` (per round),
+        ``history_lower`` (best bound so far, per round),
+        ``pricing``, ``master_time``, ``pricing_time``, ``n_patterns``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad ``problem`` or argument, before any solver runs (the message names it).
+    """
+    _validate(problem, tol, max_iter, n_init, n_add, max_patterns, seed, solver)
+    t_start = time.perf_counter()
+    N = problem.N
+    rng = np.random.default_rng(seed)
+    H0 = problem.H0
+    V = _range_basis(H0)
+    n_init = 2 * N if n_init is None else n_init
+    cap = max(n_init, 2 * N) + 20 * n_add
+    patterns, n_patterns = None, 0
+    if V.shape[1] > 2 and problem.activation.a != problem.activation.b and max_patterns > 0:
+        n_patterns = max_regions(N, V.shape[1])  # the count for data in general position
+        if n_patterns <= max_patterns:  # enumerating a larger arrangement is itself costly
+            patterns, _ = arrangement_patterns(H0)
+            n_patterns = len(patterns)
+    pricing_kw = dict(max_patterns=0, solver=solver, _patterns=patterns)
+    G = V @ rng.normal(size=(V.shape[1], n_init)) if V.shape[1] else np.zeros((H0.shape[1], 0))
+    U = G / np.maximum(np.linalg.norm(G, axis=0), 1e-300) if n_init else G
+    t_pr = time.perf_counter()
+    _, cands, method = price(problem, 2 * problem.Y / N, seed=seed, **pricing_kw)
+    pricing_time = time.perf_counter() - t_pr
+    for _, u in cands[:n_add]:
+        if _is_new(u, U):
+            U = np.hstack([U, u[:, None]])
+    master_time, hist_up, hist_lo = 0.0, [], []
+    best_net, best_ub, best_lb, info = None, np.inf, -np.inf, None
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=max_iter, desc="column generation", unit="round")
+    it = 0
+    for it in range(1, max_iter + 1):
+        t0 = time.perf_counter()
+        Vm, c, info = _master(problem, U, solver)
+        master_time += time.perf_counter() - t0
+        net, keep = _network(problem, U, Vm, c)
+        ub = loss_parameters(problem, net.weights)
+        if ub < best_ub:
+            best_net, best_ub = net, ub
+        Z = net.forward(problem.X)[-1]
+        Lam = -problem.loss.gradient(Z, problem.Y)
+        t0 = time.perf_counter()
+        rho_up, cands, method = price(problem, Lam, seed=seed + it, **pricing_kw)
+        pricing_time += time.perf_counter() - t0
+        best_lb = max(best_lb, lower_bound(problem, Lam, rho_up))
+        hist_up.append(ub)
+        hist_lo.append(best_lb)
+        gap = best_ub - best_lb
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(gap=f"{gap:.2e}", columns=U.shape[1])
+        if gap <= tol * max(1.0, abs(best_ub)):
+            break
+        if U.shape[1] > cap:  # forget unused atoms
+            U = U[:, keep]
+        added = 0
+        for val, u in cands:
+            if added >= n_add or val <= 2 * problem.lam * (1 + 1e-12):
+                break
+            if _is_new(u, U):
+                U = np.hstack([U, u[:, None]])
+                added += 1
+        if added == 0:  # no improving direction (to the pricing's accuracy): converged
+            break
+    if bar is not None:
+        bar.close()
+    net = best_net
+    if max(net.widths) > N * (N + 1):
+        net = prune(problem, net)
+    objective = loss_parameters(problem, net.weights)
+    lower = best_lb if best_lb <= objective + tol * max(1.0, abs(objective)) else -np.inf
+    gap = objective - lower
+    certified = bool(gap <= tol * max(1.0, abs(objective)))
+    exact = method in ("rank2", "identity")
+    Zs = net.forward(problem.X)
+    if certified:
+        msg = "global optimum certified: the network's loss matches the dual bound"
+    elif np.isfinite(lower):
+        msg = f"stopped after {it} rounds with an honest gap {gap:.3g}"
+    else:
+        msg = (f"no lower bound: rank(H0) > 2 and the arrangement has up to {n_patterns} "
+               f"cells > max_patterns={max_patterns}; the objective is an upper bound only")
+    return Result(
+        objective=objective, lower_bound=float(lower), gap=float(gap), certified=certified,
+        network=net, covariances=covariances_from_activations(problem, Zs), history=hist_up,
+        status=info.status, solver=info.solver, solve_time=time.perf_counter() - t_start,
+        success=True, message=msg, method="column_generation", exact=exact,
+        info={"iterations": it, "n_columns": int(U.shape[1]), "history_upper": hist_up,
+              "history_lower": hist_lo, "pricing": method, "master_time": master_time,
+              "pricing_time": pricing_time, "n_patterns": n_patterns},
+    )

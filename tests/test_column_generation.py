@@ -1,0 +1,186 @@
+"""Column generation for depth 2 (conic_dnn.column_generation) against independent oracles."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import conic_dnn as cd
+from conic_dnn.column_generation import lower_bound, price, solve_column_generation
+from conic_dnn.formulations import loss_parameters
+
+from .test_two_layer import nuclear_norm_optimum
+
+ACTS = {"relu": "relu", "leaky": cd.leaky_relu(0.1), "abs": "abs"}
+
+
+def _problem(seed, N, d, bias, act="relu", k=1, lam=0.05):
+    rng = np.random.default_rng([seed, N, d])
+    return cd.Problem(rng.normal(size=(N, d)), rng.normal(size=(N, k)), 2, lam,
+                      activation=act, bias=bias)
+
+
+@pytest.fixture(params=[(5, 2, 0.0), (6, 1, 1.0)], ids=["d2", "d1-bias"])
+def shape(request):
+    return request.param
+
+
+@pytest.fixture(params=list(ACTS), ids=list(ACTS))
+def small(request, shape):
+    N, d, bias = shape
+    return _problem(0, N, d, bias, ACTS[request.param])
+
+
+@pytest.fixture(scope="module")
+def large():
+    """N = 40, d = 2 (no bias), relu, two outputs: beyond the exact pattern program."""
+    return _problem(3, 40, 2, 0.0, "relu", k=2, lam=0.01)
+
+
+def test_matches_exact_cone_program(small):
+    """Exact rank-2 pricing reaches the global optimum of cd.solve (1e-6 relative) and its
+    lower bound never exceeds it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exact = cd.solve(small)
+    res = solve_column_generation(small, tol=1e-8)
+    assert res.certified and res.exact and res.method == "column_generation"
+    assert res.info["pricing"] == "rank2"
+    assert res.objective == pytest.approx(exact.objective, rel=1e-6)
+    assert res.lower_bound <= exact.objective + 1e-7
+    assert res.gap <= 1e-8 * max(1.0, res.objective)
+
+
+def test_network_loss_is_objective_and_bounds_are_ordered(small):
+    res = solve_column_generation(small)
+    assert loss_parameters(small, res.network.weights) == pytest.approx(res.objective,
+                                                                        rel=1e-12)
+    assert res.network.loss(small) == pytest.approx(res.objective, rel=1e-12)
+    up, lo = res.info["history_upper"], res.info["history_lower"]
+    assert len(up) == len(lo) == res.info["iterations"]
+    assert all(lb <= ub + 1e-12 for lb, ub in zip(lo, up))
+    assert all(lb <= min(up) + 1e-12 for lb in lo)
+    assert max(res.network.widths) <= small.N * (small.N + 1)
+
+
+@pytest.mark.parametrize("N, d, bias", [(5, 2, 0.0), (6, 3, 0.5)])
+def test_identity_pricing_and_nuclear_norm(N, d, bias):
+    """Identity activation: rho = ||Lambda^T H0||_2 and the optimum is the nuclear-norm one."""
+    p = _problem(1, N, d, bias, "identity", k=2)
+    Lam = np.random.default_rng(5).normal(size=(N, 2))
+    rho, cands, method = price(p, Lam)
+    assert method == "identity"
+    assert rho == pytest.approx(np.linalg.norm(Lam.T @ p.H0, 2), rel=1e-12)
+    val, u = cands[0]
+    assert np.linalg.norm(Lam.T @ (p.H0 @ u)) == pytest.approx(rho, rel=1e-12)
+    res = solve_column_generation(p, tol=1e-8)
+    ref = nuclear_norm_optimum(p.X, p.Y, p.lam, bias)
+    assert res.certified and res.exact
+    assert res.objective == pytest.approx(ref, rel=1e-6)
+    assert res.lower_bound <= ref + 1e-7
+
+
+@pytest.mark.parametrize("act", list(ACTS))
+@pytest.mark.parametrize("N, d, bias", [(7, 2, 0.0), (9, 1, 0.7)])
+def test_rank2_pricing_vs_dense_circle(act, N, d, bias):
+    """Exact rank-2 rho against dense sampling of the circle of range(H0^T), kinks included."""
+    p = _problem(2, N, d, bias, ACTS[act], k=2)
+    Lam = np.random.default_rng(7).normal(size=(N, 2))
+    rho, cands, method = price(p, Lam)
+    assert method == "rank2"
+    _, _, Vt = np.linalg.svd(p.H0, full_matrices=False)
+    V = Vt[:2].T
+    F = p.H0 @ V
+    kinks = np.arctan2(F[:, 0], -F[:, 1])
+    th = np.concatenate([np.linspace(0, 2 * np.pi, 200_001), kinks, kinks + np.pi])
+    U = V @ np.vstack([np.cos(th), np.sin(th)])
+    vals = np.linalg.norm(Lam.T @ p.activation(p.H0 @ U), axis=0)
+    assert vals.max() <= rho * (1 + 1e-9)
+    assert vals.max() >= rho * (1 - 1e-9)
+    val, u = cands[0]
+    assert np.linalg.norm(u) == pytest.approx(1.0, abs=1e-12)
+    assert np.linalg.norm(Lam.T @ p.activation(p.H0 @ u)) == pytest.approx(rho, rel=1e-12)
+
+
+def test_kkt_constant_and_dual_bound(small):
+    """At the optimum, ||Lambda^T s(H0 u_j)|| = 2 lam on active atoms (Lambda = -grad C;
+    atoms with ||v_j|| > 1e-4 max, the rest are solver residue),
+    rho(Lambda) = 2 lam, and the dual value equals the optimum."""
+    res = solve_column_generation(small, tol=1e-9)
+    W1, W2 = res.network.weights
+    weight = np.linalg.norm(W1, axis=1) * np.linalg.norm(W2[:, :W1.shape[0]], axis=0)
+    big = weight > 1e-4 * weight.max()  # interior-point solutions leave tiny atoms behind
+    U = (W1[big].T / np.linalg.norm(W1[big], axis=1))
+    Z = res.network.forward(small.X)[-1]
+    Lam = -small.loss.gradient(Z, small.Y)
+    vals = np.linalg.norm(Lam.T @ small.activation(small.H0 @ U), axis=0)
+    np.testing.assert_allclose(vals, 2 * small.lam, rtol=1e-4)
+    rho, _, _ = price(small, Lam)
+    assert rho == pytest.approx(2 * small.lam, rel=1e-4)
+    assert lower_bound(small, Lam, rho) == pytest.approx(res.objective, abs=1e-7)
+
+
+def test_lower_bound_valid_for_any_multiplier(small):
+    """Weak duality: any Lambda, scaled into the feasible set, bounds the optimum from below."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt = cd.solve(small).objective
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        Lam = rng.normal(size=small.Y.shape) * rng.uniform(0.01, 3)
+        rho, _, _ = price(small, Lam)
+        assert lower_bound(small, Lam, rho) <= opt + 1e-9
+    assert lower_bound(small, np.ones(small.Y.shape), np.inf) == -np.inf
+
+
+def test_sdp_pricing_rank3():
+    """rank(H0) = 3 with few cells: the SDP bound certifies against the exact program."""
+    p = _problem(4, 5, 3, 0.0, "relu")
+    res = solve_column_generation(p, tol=1e-7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exact = cd.solve(p)
+    assert res.info["pricing"] == "sdp" and not res.exact
+    assert res.lower_bound <= exact.objective + 1e-7
+    assert res.objective == pytest.approx(exact.objective, rel=1e-6)
+
+
+def test_too_many_cells_reports_no_bound():
+    p = _problem(4, 12, 3, 0.0, "relu")
+    res = solve_column_generation(p, max_patterns=10, max_iter=5)
+    assert res.lower_bound == -np.inf and not res.certified and res.gap == np.inf
+    assert res.info["pricing"] == "heuristic"
+    assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
+
+
+def test_large_instance_certified(large):
+    """N = 40: far beyond the exact pattern program, certified to 1e-6 relative."""
+    res = solve_column_generation(large, progress=False)
+    assert res.certified and res.exact
+    assert res.gap <= 1e-6 * max(1.0, abs(res.objective))
+    assert res.network.loss(large) == pytest.approx(res.objective, rel=1e-12)
+    assert max(res.network.widths) <= large.N * (large.N + 1)
+
+
+def test_validation_errors():
+    p = _problem(0, 4, 2, 0.0)
+    with pytest.raises(TypeError, match="problem"):
+        solve_column_generation("p")
+    with pytest.raises(ValueError, match="problem.depth"):
+        solve_column_generation(p.replace(depth=3))
+    with pytest.raises(ValueError, match="problem.loss"):
+        solve_column_generation(p.replace(loss="huber"))
+    with pytest.raises(ValueError, match="activation"):
+        solve_column_generation(p.replace(activation=np.tanh))
+    for kw, err, name in [({"tol": 0.0}, ValueError, "tol"), ({"tol": "x"}, TypeError, "tol"),
+                          ({"max_iter": 0}, ValueError, "max_iter"),
+                          ({"max_iter": 2.5}, TypeError, "max_iter"),
+                          ({"seed": -1}, ValueError, "seed"), ({"seed": 1.0}, TypeError, "seed"),
+                          ({"n_add": 0}, ValueError, "n_add"),
+                          ({"n_init": -1}, ValueError, "n_init"),
+                          ({"max_patterns": -1}, ValueError, "max_patterns"),
+                          ({"solver": "NOPE"}, ValueError, "solver")]:
+        with pytest.raises(err, match=name):
+            solve_column_generation(p, **kw)
