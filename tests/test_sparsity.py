@@ -207,3 +207,40 @@ def test_prune_trained_network_with_ill_conditioned_generators():
     assert np.linalg.norm(G1 - G0) <= 1e-9 * np.linalg.norm(G0)
     assert pruned.loss(p) <= net.loss(p) * (1 + 1e-12)
     assert pruned.loss(p) == pytest.approx(cd.loss_activations(p, Zs), rel=1e-9)
+
+
+def test_prune_loss_guard_falls_back_then_keeps_the_layer(monkeypatch, rng):
+    """The loss guard: a pruning that moves the loss beyond ``loss_rtol`` is replaced by the
+    other method's, and when both do, the layer is kept as it was (with a warning). Here the
+    "pruning" is sabotaged (weights scaled by 1.1): the oracle is the input's own loss."""
+    import conic_dnn.sparsity as sp
+
+    N, d = 6, 3
+    p = cd.Problem(rng.normal(size=(N, d)), rng.normal(size=(N, 1)), 2, 0.05)
+    W = [rng.normal(size=(60, d)), rng.normal(size=(1, 60))]
+    ref = cd.Network(tuple(W), p.activation, 0.0).min_norm(p).loss(p)
+    real = sp.caratheodory
+    calls = []
+
+    def bad_lp(Z, act, rtol=1e-10, method="nullspace"):
+        calls.append(method)
+        keep, c = real(Z, act, rtol=rtol, method=method)
+        return keep, (1.1 * c if method == "lp" else c)
+
+    monkeypatch.setattr(sp, "caratheodory", bad_lp)
+    out = cd.prune(p, W, method="lp")
+    assert calls == ["lp", "nullspace"]
+    assert out.widths[0] <= N * (N + 1)
+    assert out.loss(p) == pytest.approx(ref, rel=1e-9)
+
+    def bad_all(Z, act, rtol=1e-10, method="nullspace"):
+        keep, c = real(Z, act, rtol=rtol, method=method)
+        return keep, 1.1 * c
+
+    monkeypatch.setattr(sp, "caratheodory", bad_all)
+    with pytest.warns(cd.DecompositionWarning, match=r"layer\(s\) \[1\] kept unpruned"):
+        out = cd.prune(p, W)
+    assert out.widths == (60,)
+    assert out.loss(p) == pytest.approx(ref, rel=1e-12)
+    with pytest.raises(ValueError, match="loss_rtol"):
+        cd.prune(p, W, loss_rtol=-1.0)
