@@ -6,13 +6,16 @@ this script measures, in one process:
 * ``conic_dnn.solve(p)``: objective, lower bound, gap, certificate, widths, wall time and its
   split into cvxpy compilation and solver time (``method="auto"``; if the pattern program is
   refused with :class:`conic_dnn.SizeLimitError`, the lifted relaxation is used and recorded);
+* ``conic_dnn.solve(p, method="column_generation")``: objective, certificate, time (exact
+  pricing for ``d = 2``, per-cell SDP bounds for ``d = 5``);
 * ``conic_dnn.train_lbfgs`` (multi-start L-BFGS, width 64);
 * ``conic_dnn.train_adam`` (full-batch Adam, width 64) at its default budget (2000 steps), and
   again at (approximately) the wall-clock time of the cone solve. ``train_adam`` has no time
   budget argument, so the equal-time step count is calibrated from the default run's time per
   step.
 
-Reported: the speed ratio ``t(L-BFGS) / t(solve)`` and the relative objective excess
+Reported: the speed ratios ``t(L-BFGS) / t(solve)`` and ``t(L-BFGS) / t(column generation)``,
+and the relative objective excess
 ``(F_trainer - F_solve) / F_solve`` of every trainer (negative: the trainer found a lower loss).
 
 Run ``python benchmarks/two_layer.py`` (full grid) or ``--quick`` (smoke test).
@@ -105,10 +108,16 @@ def run_instance(N: int, d: int, k: int, seed: int, cfg: dict) -> dict:
                    lifted_bound_deficit=common.rel_excess(res.lower_bound, lif.lower_bound)
                    if np.isfinite(lif.lower_bound) else None)
 
+    # column generation (depth 2, squared loss): exact pricing when rank(H0) <= 2
+    cg = cd.solve(p, method="column_generation")
+    row.update(cg_objective=cg.objective, cg_time=cg.solve_time, cg_certified=cg.certified,
+               cg_exact=cg.exact, cg_excess=common.rel_excess(cg.objective, res.objective))
+
     lb = cd.train_lbfgs(p, WIDTH, seed=seed, **cfg["lbfgs"])
     row.update(lbfgs_objective=lb.objective, lbfgs_time=lb.solve_time,
                lbfgs_excess=common.rel_excess(lb.objective, res.objective),
-               lbfgs_runs=lb.runs, speed_ratio=lb.solve_time / res.solve_time)
+               lbfgs_runs=lb.runs, speed_ratio=lb.solve_time / res.solve_time,
+               speed_ratio_cg=lb.solve_time / cg.solve_time)
 
     ad = cd.train_adam(p, WIDTH, seed=seed, **cfg["adam"])
     row.update(adam_objective=ad.objective, adam_time=ad.solve_time,
@@ -135,12 +144,15 @@ def summarise(rows: list[dict]) -> dict:
 
     out = {}
     for label, sel in (("all", lambda r: True), ("N<=4", lambda r: r["N"] <= 4),
+                       ("N<=4,d=2", lambda r: r["N"] <= 4 and r["d"] == 2),
                        ("N>=6", lambda r: r["N"] >= 6)):
         out[label] = {key: med(key, sel) for key in
-                      ("speed_ratio", "lbfgs_excess", "adam_excess", "adam_eq_excess",
+                      ("speed_ratio", "speed_ratio_cg", "cg_excess", "lbfgs_excess",
+                       "adam_excess", "adam_eq_excess",
                        "compile_share", "solver_share", "our_time", "lbfgs_time",
                        "lifted_bound_deficit")}
         out[label]["certified"] = sum(bool(r.get("certified")) for r in rows if sel(r))
+        out[label]["cg_certified"] = sum(bool(r.get("cg_certified")) for r in rows if sel(r))
         out[label]["instances"] = sum(1 for r in rows if sel(r))
     return out
 
@@ -150,6 +162,8 @@ COLUMNS = [
     ("objective", "F_ours", ".6g"), ("rel_gap", "rel.gap", ".1e"),
     ("our_time", "t_ours", ".3f"), ("compile_share", "comp%", ".0%"),
     ("lbfgs_time", "t_lbfgs", ".2f"), ("speed_ratio", "lbfgs/ours", ".1f"),
+    ("cg_time", "t_cg", ".3f"), ("speed_ratio_cg", "lbfgs/cg", ".1f"),
+    ("cg_excess", "dF_cg", ".1e"), ("cg_certified", "cg_cert"),
     ("lbfgs_excess", "dF_lbfgs", ".1e"), ("adam_excess", "dF_adam", ".1e"),
     ("adam_eq_steps", "adam_eq_steps"), ("adam_eq_excess", "dF_adam_eqt", ".1e"),
     ("lifted_bound_deficit", "pat/lift-1", ".1e"), ("widths", "widths"),
@@ -191,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     common.print_table("Medians", srows, [
         ("subset", "subset"), ("instances", "n"), ("certified", "certified"),
         ("our_time", "t_ours", ".3f"), ("lbfgs_time", "t_lbfgs", ".2f"),
-        ("speed_ratio", "lbfgs/ours", ".1f"), ("lbfgs_excess", "dF_lbfgs", ".1e"),
+        ("speed_ratio", "lbfgs/ours", ".1f"), ("speed_ratio_cg", "lbfgs/cg", ".1f"),
+        ("cg_certified", "cg_cert"), ("cg_excess", "dF_cg", ".1e"),
+        ("lbfgs_excess", "dF_lbfgs", ".1e"),
         ("adam_excess", "dF_adam", ".1e"), ("adam_eq_excess", "dF_adam_eqt", ".1e"),
         ("compile_share", "comp%", ".0%"), ("solver_share", "solver%", ".0%")])
     wall = time.perf_counter() - t_start

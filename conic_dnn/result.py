@@ -22,6 +22,8 @@ class Result:
     lower_bound : float
         Value of the cone program (exact optimum when ``exact``; a relaxation value otherwise;
         ``-inf`` when no bound is available, e.g. deep networks). Valid to solver accuracy.
+        Depth 2, squared loss, ``rank(H0) <= 2`` or a linear activation: at least the
+        rigorous Fenchel dual bound ``info["dual_bound"]`` (column generation: that bound).
     gap : float
         ``objective - lower_bound`` (``inf`` without a bound).
     certified : bool
