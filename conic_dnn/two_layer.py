@@ -33,8 +33,8 @@ def _dual_bound(problem, Zs_out):
     network (:func:`conic_dnn.column_generation.lower_bound`), when its pricing is exact and
     cheap: squared loss and ``rank(H0) <= 2`` or a linear activation. ``(None, "")``
     otherwise."""
-    from .column_generation import lower_bound, price
     from .losses import MSE
+    from .pricing import lower_bound, price
 
     if not isinstance(problem.loss, MSE):
         return None, ""
