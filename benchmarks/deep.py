@@ -3,15 +3,15 @@
 For every instance (Gaussian ``X`` (N, 2), ``Y`` (N, 1), ``lam = 0.01``, seeded) this script
 measures, in one process:
 
-* ``conic_dnn.solve(p, max_sweeps=...)`` (alternating layer programs, default backward sweep):
+* ``conic_dnn.solve(p, max_sweeps=...)`` (alternating layer programs, default sweep "both"):
   objective, wall time, number of sweeps, and the share of the wall time spent in cvxpy
   compilation (``info['compile_time']``) and in the cone solver (``info['solver_time']``);
   the rest is neuron recovery (CP factorisation, Caratheodory), network rebuilding and the
   final L-BFGS polish;
 * ``conic_dnn.train_lbfgs`` and ``conic_dnn.train_adam`` (width 32) from the same seed.
 
-A second table compares the sweep orders ``"backward"`` (the default), ``"forward"`` and
-``"both"`` on a few instances: final objective and time.
+A second table compares the sweep orders ``"both"`` (the default), ``"backward"`` and
+``"forward"`` on a few instances: final objective and time.
 
 Run ``python benchmarks/deep.py`` (full grid) or ``--quick`` (smoke test).
 """
@@ -55,7 +55,7 @@ def config(quick: bool) -> dict:
     # reduced grid: (3, 8) alone took 210 s and (4, 6) with forward/both sweeps several
     # minutes on 2 cores, which put the full run above 10 minutes (see benchmarks/README.md)
     return {"instances": [(3, 4), (3, 6), (3, 12), (4, 4), (4, 6), (4, 12)],
-            "sweep_instances": [(3, 4), (3, 6), (4, 4)], "max_sweeps": 10,
+            "sweep_instances": [(3, 4), (3, 6), (4, 4)], "max_sweeps": 30,
             "d": D, "k": K, "lam": LAM, "width": WIDTH,
             "lbfgs": {"n_starts": 5, "max_iter": 1000}, "adam": {"n_steps": 2000}}
 
@@ -112,7 +112,7 @@ def run_instance(depth: int, N: int, seed: int, cfg: dict) -> dict:
     """
     p = make_problem(depth, N, seed)
     row = {"depth": depth, "N": N}
-    row.update(run_solve(p, cfg["max_sweeps"], "backward", seed))
+    row.update(run_solve(p, cfg["max_sweeps"], "both", seed))
     lb = cd.train_lbfgs(p, WIDTH, seed=seed, **cfg["lbfgs"])
     ad = cd.train_adam(p, WIDTH, seed=seed, **cfg["adam"])
     row.update(lbfgs_objective=lb.objective, lbfgs_time=lb.solve_time,

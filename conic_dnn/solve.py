@@ -53,7 +53,7 @@ def _check_options(problem, method, solver_options, tol):
 
 def solve(problem: Problem, method: str = "auto", solver: str | None = None,
           solver_options: dict | None = None, *, tol: float = 1e-6, polish: bool = True,
-          force: bool = False, init=None, max_sweeps: int = 50, sweep: str = "backward",
+          force: bool = False, init=None, max_sweeps: int = 50, sweep: str = "both",
           seed: int = 0, progress: bool = False, n_starts: int = 1) -> Result:
     """Solve an L2-regularised training problem through its covariance cone.
 
@@ -82,8 +82,10 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
         Depth >= 3: the starting network (default ``"linear"``).
     max_sweeps : int
         Depth >= 3: maximum number of sweeps over the layers.
-    sweep : {"backward", "forward", "both"}
-        Depth >= 3: layer order within a sweep.
+    sweep : {"both", "backward", "forward"}
+        Depth >= 3: layer order within a sweep; "both" (forward then backward, default) was
+        the most robust in benchmarks/deep.py (mean excess over the best order 1e-4, against
+        2e-2 and 3e-2).
     seed : int
         Seeds every random choice (restarts of the CP factorisation, random init).
     progress : bool
