@@ -130,7 +130,8 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
         ``depth == 2``, ``loss`` :class:`~conic_dnn.losses.MSE`, positively homogeneous
         activation. Data ``X`` (N, d), ``Y`` (N, k).
     tol : float, default 1e-6
-        Stop (and certify) when ``UB - LB <= tol * max(1, |UB|)``.
+        Stop (and certify) when ``UB - LB <= tol * |UB| + 1e-14`` (relative, as the cone
+        solve's certificate).
     max_iter : int, default 100
         Master/pricing rounds.
     n_init : int, optional
@@ -233,7 +234,7 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
         if bar is not None:
             bar.update(1)
             bar.set_postfix(gap=f"{gap:.2e}", columns=U.shape[1])
-        if gap <= tol * max(1.0, abs(best_ub)):
+        if gap <= tol * abs(best_ub) + 1e-14:
             break
         if U.shape[1] > cap:  # forget unused atoms
             U, V_warm = U[:, keep], V_warm[keep]
@@ -252,9 +253,9 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
     if max(net.widths) > N * (N + 1):
         net = prune(problem, net)
     objective = loss_parameters(problem, net.weights)
-    lower = best_lb if best_lb <= objective + tol * max(1.0, abs(objective)) else -np.inf
+    lower = best_lb if best_lb <= objective + tol * abs(objective) + 1e-14 else -np.inf
     gap = objective - lower
-    certified = bool(gap <= tol * max(1.0, abs(objective)))
+    certified = bool(gap <= tol * abs(objective) + 1e-14)
     exact = method in ("rank2", "identity")
     Zs = net.forward(problem.X)
     if certified:

@@ -27,8 +27,8 @@ class Result:
     gap : float
         ``objective - lower_bound`` (``inf`` without a bound).
     certified : bool
-        True when ``gap <= tol * max(1, |objective|)``: ``network`` is a global minimiser
-        to that accuracy.
+        True when ``gap <= tol * |objective| + 1e-14`` (relative): ``network`` is a global
+        minimiser to that accuracy.
     network : Network
         The explicit finite network (hidden widths <= N(N+1)).
     covariances : list of (ndarray, ndarray)

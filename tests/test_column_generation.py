@@ -166,8 +166,10 @@ def test_validation_errors():
 
 def test_master_option():
     p = _problem(0, 5, 2, 0.0)
-    a = solve_column_generation(p, tol=1e-8)
-    b = solve_column_generation(p, tol=1e-8, master="cvxpy")
+    # relative 1e-7 (F ~ 0.24): the cvxpy master's own accuracy is ~1e-8 (its gap stalls at
+    # 1.5e-8 relative here); the numpy master reaches 6e-9
+    a = solve_column_generation(p, tol=1e-7)
+    b = solve_column_generation(p, tol=1e-7, master="cvxpy")
     assert a.info["master"] == "numpy" and b.info["master"] == "cvxpy"
     assert a.certified and b.certified
     assert a.objective <= b.objective * (1 + 1e-9)
