@@ -164,8 +164,11 @@ def _escape(problem, net: Network, obj: float, tol: float):
         refit = lc.multiplier == "covariance"  # verified with Z_{l+1} kept (re-fitted W_{l+1})
         for t in 2.0 ** -np.arange(0, 31):
             if refit:
-                cand = _insert_neuron(problem, cert.network, lc.layer, lc.incoming,
-                                      np.zeros_like(lc.outgoing), t).min_norm(problem)
+                try:
+                    cand = _insert_neuron(problem, cert.network, lc.layer, lc.incoming,
+                                          np.zeros_like(lc.outgoing), t).min_norm(problem)
+                except ValueError:  # outside the numerical range: try a smaller step
+                    continue
             else:
                 cand = _insert_neuron(problem, cert.network, lc.layer, lc.incoming,
                                       lc.outgoing, t)
@@ -216,8 +219,11 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
             G_prev = Hs[layer - 1] @ Hs[layer - 1].T
             if factor_range(Hs[layer - 1], SUBSPACE_RTOL)[1].shape[1] == 0:
                 # a zero input (dead previous layer): the only neurons are zero ones
-                cand = _rebuild(problem, net, layer, np.zeros((problem.N, 0)))
-                cand_obj = loss_parameters(problem, cand.weights)
+                try:
+                    cand = _rebuild(problem, net, layer, np.zeros((problem.N, 0)))
+                    cand_obj = loss_parameters(problem, cand.weights)
+                except ValueError:
+                    cand, cand_obj = None, float("inf")
                 if cand_obj <= obj:
                     net, obj = cand, cand_obj
                 history.append(obj)
@@ -253,8 +259,11 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
             if Zl.shape[1] > 0:
                 keep, c = caratheodory(Zl, problem.activation)
                 Zl = Zl[:, keep] * np.sqrt(c)
-            cand = _rebuild(problem, net, layer, Zl)
-            cand_obj = loss_parameters(problem, cand.weights)
+            try:
+                cand = _rebuild(problem, net, layer, Zl)
+            except ValueError:  # the min-norm rebuild found a layer outside the numerical
+                cand = None     # range (ill-conditioned input): reject the step
+            cand_obj = loss_parameters(problem, cand.weights) if cand else float("inf")
             if cand_obj <= obj:
                 net, obj = cand, cand_obj
             else:
@@ -291,8 +300,11 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
             history.append(obj)
     # escape steps and the polish may leave more than N(N+1) neurons: prune (same covariances,
     # so the loss can only fall to the activation loss)
-    pruned = prune(problem, net)
-    pobj = loss_parameters(problem, pruned.weights)
+    try:
+        pruned = prune(problem, net)
+        pobj = loss_parameters(problem, pruned.weights)
+    except ValueError:  # an ill-conditioned layer: min-norm weights cannot be rebuilt
+        pruned, pobj = net, obj
     too_wide = max(net.widths, default=0) > problem.N * (problem.N + 1)
     if pobj <= obj or (too_wide and pobj <= obj * (1 + 1e-12)):  # rounding only
         if pobj != obj:

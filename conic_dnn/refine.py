@@ -130,10 +130,13 @@ def rebalance(problem, network: Network, max_iter: int = 200, rtol: float = 1e-1
     best, val = network, network.loss(problem)
     for _ in range(max_iter):
         cand = balance(best)
-        if isinstance(problem.loss, MSE):
-            cand = network_from_hidden(problem, list(cand.forward(problem.X)[:-1]))
-        else:
-            cand = cand.min_norm(problem)
+        try:
+            if isinstance(problem.loss, MSE):
+                cand = network_from_hidden(problem, list(cand.forward(problem.X)[:-1]))
+            else:
+                cand = cand.min_norm(problem)
+        except ValueError:  # a layer outside the numerical range of its input: stop here
+            break
         cval = cand.loss(problem)
         if not cval < val:
             break
