@@ -54,7 +54,7 @@ def config(quick: bool) -> dict:
                 "lbfgs": {"n_starts": 2, "max_iter": 200}, "adam": {"n_steps": 500}}
     # reduced grid: (3, 8) alone took 210 s and (4, 6) with forward/both sweeps several
     # minutes on 2 cores, which put the full run above 10 minutes (see benchmarks/README.md)
-    return {"instances": [(3, 4), (3, 6), (3, 12), (4, 4), (4, 6), (4, 12)],
+    return {"instances": [(3, 4), (3, 6), (3, 8), (3, 12), (4, 4), (4, 6), (4, 8), (4, 12)],
             "sweep_instances": [(3, 4), (3, 6), (4, 4)], "max_sweeps": 30,
             "d": D, "k": K, "lam": LAM, "width": WIDTH,
             "lbfgs": {"n_starts": 5, "max_iter": 1000}, "adam": {"n_steps": 2000}}

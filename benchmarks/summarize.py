@@ -37,6 +37,13 @@ def table() -> str:
                 f"L-BFGS, of Adam at equal time | {_f(s.get('speed_ratio'), '.1f')}x; "
                 f"{_f(s.get('lbfgs_excess'), '.1e')}, {_f(s.get('adam_eq_excess'), '.1e')}; "
                 f"certified {s.get('certified')}/{s.get('instances')} |")
+        s = tl["summary"].get("N<=4,d=2")
+        if s and s.get("speed_ratio_cg") is not None:
+            lines.append(
+                f"| two_layer, N <= 4, d = 2 | time L-BFGS (5 starts) / column generation; its "
+                f"objective excess over the pattern solve | {_f(s['speed_ratio_cg'], '.1f')}x; "
+                f"{_f(s.get('cg_excess'), '.1e')}; certified {s.get('cg_certified')}/"
+                f"{s.get('instances')} |")
         s = tl["summary"].get("N<=4", {})
         lines.append(f"| two_layer, N <= 4 | cvxpy compilation share of our time | "
                      f"{_f(s.get('compile_share'), '.0%')} |")
@@ -108,6 +115,17 @@ def table() -> str:
             f"{_f(min(ratios), '.0f')}-{_f(max(ratios), '.0f')}x; N = {big} in "
             f"{t_big:.2f} s |" if ratios else f"| column generation | certified | "
             f"{cert}/{len(rows)} |")
+        sp = cg.get("sparsity") or []
+        if sp:
+            widths = [r["width"] for r in sp if r["certified"]]
+            n8 = [r["width"] for r in sp if r["certified"] and r["N"] == 8]
+            nmax = max(r["N"] for r in sp)
+            wmax = [r["width"] for r in sp if r["certified"] and r["N"] == nmax]
+            lines.append(
+                f"| sparsity of certified optima (column generation, real / teacher data, "
+                f"rank(H0) = 2) | certified; width range; N = 8 (N^2/4 = 16); N = {nmax} "
+                f"(N^2/4 = {nmax * nmax // 4}) | {len(widths)}/{len(sp)}; {min(widths)}-"
+                f"{max(widths)}; <= {max(n8, default=0)}; <= {max(wmax, default=0)} |")
     missing = [n for n in ("two_layer", "deep", "solvers", "pruning", "size", "resolve")
                if not _load(n)]
     if missing:
