@@ -11,7 +11,8 @@ balanced) turns the depth-2 loss into a group lasso over a dictionary of directi
 
 Restricted master
     For a finite dictionary ``U = [u_1..u_m]`` the group lasso is solved in numpy
-    (block-coordinate descent + Newton on the support, :func:`_master_numpy`, warm-started),
+    (block-coordinate descent + Newton on the support,
+    :func:`conic_dnn.group_lasso.master_numpy`, warm-started),
     falling back to the SOC program (cvxpy, run through :func:`conic_dnn.solvers.run`) when
     its duality-gap / KKT tolerances are not reached. Its solution is an explicit network (rows
     ``sqrt(||v_j||) u_j`` of ``W_1``, columns ``v_j / sqrt(||v_j||)`` of ``W_2``, zero ``v_j``
@@ -30,7 +31,7 @@ Dual and pricing
     the master iff ``||Lambda^T s(H0 u)|| > 2 lam``. The LOWER bound is ``max_t g(t Lambda)``
     over ``0 <= t <= 2 lam / rho_upper`` (a concave quadratic in ``t``: closed form), with any
     valid upper bound ``rho_upper >= rho(Lambda)``.
-Computing rho
+Computing rho (:mod:`conic_dnn.pricing`)
     * identity-type activations (``a = b``): ``rho = |a| ||Lambda^T H0||_2`` (exact, any rank);
     * ``rank(H0) <= 2``: exact. On the unit circle of ``range(H0^T)``, ``u = V e(theta)``,
       ``s(H0 u) = D F e(theta)`` is linear between consecutive kinks (angles where some
