@@ -52,17 +52,19 @@ Computing rho (:mod:`conic_dnn.pricing`)
 from __future__ import annotations
 
 import time
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 
+from .dual_cone import _check_int
 from .formulations import covariances_from_activations, loss_parameters
 from .group_lasso import master_cvxpy as _master
 from .group_lasso import master_numpy as _master_numpy
+from .linalg import factor_range
 from .losses import MSE
 from .network import Network
 from .patterns import arrangement_patterns, max_regions
-from .pricing import _range_basis, lower_bound, price
+from .pricing import lower_bound, price
 from .problem import Problem
 from .result import Result
 from .solvers import _check_solver
@@ -83,15 +85,6 @@ def _network(problem, U, Vm, c, rtol=1e-9):
     return Network((W1, W2), problem.activation, problem.bias), keep
 
 
-def _check_int(value, name, low, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name}: expected an integer >= {low}, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value}")
-
-
 def _validate(problem, tol, max_iter, n_init, n_add, max_patterns, seed, solver, master):
     if not isinstance(problem, Problem):
         raise TypeError(f"problem: expected a conic_dnn.Problem, got {type(problem).__name__}")
@@ -106,7 +99,8 @@ def _validate(problem, tol, max_iter, n_init, n_add, max_patterns, seed, solver,
     if not np.isfinite(tol) or tol <= 0:
         raise ValueError(f"tol: expected a finite number > 0, got {tol}")
     _check_int(max_iter, "max_iter", 1)
-    _check_int(n_init, "n_init", 0, allow_none=True)
+    if n_init is not None:
+        _check_int(n_init, "n_init", 0)
     _check_int(n_add, "n_add", 1)
     _check_int(max_patterns, "max_patterns", 0)
     _check_int(seed, "seed", 0)
@@ -178,7 +172,7 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
     N = problem.N
     rng = np.random.default_rng(seed)
     H0 = problem.H0
-    V = _range_basis(H0)
+    V = factor_range(H0.T)[1]  # orthonormal basis of range(H0^T)
     n_init = 2 * N if n_init is None else n_init
     cap = max(n_init, 2 * N) + 20 * n_add
     patterns, n_patterns = None, 0

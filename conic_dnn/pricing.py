@@ -13,6 +13,7 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
+from .linalg import factor_range
 from .patterns import arrangement_patterns, max_regions
 from .problem import Problem
 from .solvers import run
@@ -21,13 +22,6 @@ __all__ = ["price", "lower_bound"]
 
 
 # --- pricing --------------------------------------------------------------------------------
-def _range_basis(H0: np.ndarray) -> np.ndarray:
-    """Orthonormal basis ``V`` (d' x r) of ``range(H0^T)``."""
-    _, s, Vt = np.linalg.svd(H0, full_matrices=False)
-    r = int(np.sum(s > 1e-12 * max(s.max(initial=0.0), 1e-300)))
-    return Vt[:r].T
-
-
 def _values(Lam, H0, act, U) -> np.ndarray:
     """``||Lambda^T s(H0 u)||`` for every column ``u`` of ``U`` (d' x m)."""
     return np.linalg.norm(Lam.T @ act(H0 @ U), axis=0)
@@ -137,7 +131,7 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
         ``"identity"``, ``"rank2"`` (both exact) or ``"sdp"`` / ``"heuristic"``.
     """
     act, H0 = problem.activation, problem.H0
-    V = _range_basis(H0)
+    V = factor_range(H0.T)[1]  # orthonormal basis of range(H0^T)
     r = V.shape[1]
     if r == 0:
         return 0.0, [], "rank2"
