@@ -166,13 +166,14 @@ class Certificate:
     def __str__(self) -> str:
         status = "certified layerwise optimal" if self.certified else "NOT certified"
         head = (f"{'layer':>5} | {'margin':>10} | {'complementarity':>15} | {'certified':>9} | "
-                f"{'exact':>5} | {'decrease':>10}")
+                f"{'exact':>5} | {'decrease':>10} | multiplier")
         lines = [f"conic_dnn layer certificates ({status}; objective {self.objective:.10g}, "
                  f"tol {self.tol:g})", head, "-" * len(head)]
         for c in self.layers:
             lines.append(f"{c.layer:>5} | {c.min_margin:>10.3e} | {c.complementarity:>15.3e} | "
                          f"{'yes' if c.certified else 'no':>9} | "
-                         f"{'yes' if c.exact else 'no':>5} | {c.decrease:>10.3e}")
+                         f"{'yes' if c.exact else 'no':>5} | {c.decrease:>10.3e} | "
+                         f"{c.multiplier}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:

@@ -353,12 +353,15 @@ def test_report_and_serialisation(rng):
     assert cert.objective == pytest.approx(cd.loss_parameters(p, cert.network), rel=1e-12)
     assert cert.objective <= cd.loss_parameters(p, W) * (1 + 1e-12)
     text = str(cert)
-    for word in ("layer", "margin", "complementarity", "certified", "exact", "decrease"):
+    for word in ("layer", "margin", "complementarity", "certified", "exact", "decrease",
+                 "multiplier"):
         assert word in text
     assert len(text.splitlines()) == 3 + 2
     d = json.loads(json.dumps(cert.to_dict()))
     assert d["certified"] == cert.certified and len(d["layers"]) == 2
     assert np.array(d["layers"][0]["A"]).shape == (5, 5)
+    assert {c["multiplier"] for c in d["layers"]} <= {"backprop", "covariance", "optimised"}
+    assert d["layers"][1]["multiplier"] == "backprop"  # the last hidden layer: joint with W_L
     assert json.loads(cert.to_json())["objective"] == pytest.approx(cert.objective)
 
 
