@@ -45,17 +45,25 @@ pattern program is exact only for N <= 4; beyond, a row is a global optimum only
 ``certified`` (the network's loss matches the relaxation's value). Depth 3 (alternating
 solver) is not run: one instance at N = 8 took 135-146 s (> the 2-minute budget).
 
-Run: ``python benchmarks/sparsity.py [--quick]``.
+Run: ``python benchmarks/sparsity.py [--quick] [--jobs N] [--scheduler ADDRESS]``. The
+trained networks (one task per data set, N, depth) and the exact solves (one per data set, N,
+seed, lam) are independent runs, distributed by ``joblib``: ``--jobs N`` local processes (loky;
+default -1 = all cores, 1 with ``--quick``), or, with ``--scheduler ADDRESS``, the workers of a
+Dask cluster (optional extra ``distributed``). Rows and printed lines keep the sequential order.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
 
+import joblib
 import numpy as np
-from threadpoolctl import threadpool_limits
+from joblib import Parallel, delayed
+from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common  # noqa: E402
@@ -148,60 +156,88 @@ def plateau_width(p, target: float) -> tuple[int | None, float | None]:
     return None, None
 
 
-def run_exact(cfg: dict) -> list[dict]:
-    """Global depth-2 solves (pattern program), pruned; one row per instance."""
+def exact_unit(ds: str, N: int, seed: int, lam: float, plateau: bool) -> tuple[dict, str]:
+    """One global depth-2 solve (pattern program), pruned: its row and its progress line."""
     import warnings
 
-    rows = []
-    for ds, N, lams, seeds in cfg["exact"]:
-        for seed in seeds:
-            X, Y, bias = load(ds, N, seed)
-            for lam in lams:
-                p = cd.Problem(X, Y, 2, lam, activation="relu", bias=bias)
-                t0 = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # inaccurate solves: recorded in status
-                    res = cd.solve(p, method="pattern")
-                t_solve = time.perf_counter() - t0
-                net = res.network
-                width = net.widths[0]
-                with threadpool_limits(1, user_api="blas"):
-                    rep = cd.sparsity_report(p, net)
-                lay = rep.layers[0]
-                value = float(res.info["program_value"])
-                loss = rep.loss
-                row = {
-                    "dataset": ds, "N": N, "d": X.shape[1], "k": Y.shape[1], "bias": bias,
-                    "seed": seed, "lam": lam, "depth": 2, "objective": res.objective,
-                    "program_value": value, "lower_bound": res.lower_bound,
-                    "rel_gap": (res.objective - value) / abs(res.objective),
-                    "certified": res.certified, "status": res.status, "solver": res.solver,
-                    "n_patterns": res.info.get("n_patterns"),
-                    "neurons_recovered": res.info.get("neurons_recovered"),
-                    "width": width, "nonzero": width > 0, "rank": lay.rank,
-                    "pruned_caratheodory": lay.pruned_caratheodory, "pruned_lp": lay.pruned_lp,
-                    "needed": min(lay.pruned_caratheodory, lay.pruned_lp),
-                    "caratheodory_bound": N * (N + 1), "tight_bound": N * N / 4,
-                    "loss": loss, "loss_caratheodory": rep.loss_caratheodory,
-                    "loss_lp": rep.loss_lp,
-                    "loss_change_caratheodory": abs(rep.loss_caratheodory / loss - 1),
-                    "loss_change_lp": abs(rep.loss_lp / loss - 1),
-                    "solve_s": t_solve}
-                row["below_tight_bound"] = row["needed"] < row["tight_bound"]
-                t0 = time.perf_counter()
-                if cfg.get("plateau") and res.certified:
-                    m, f = plateau_width(p, res.objective)
-                else:
-                    m, f = None, None
-                row.update({"plateau_width": m, "plateau_objective": f,
-                            "plateau_s": time.perf_counter() - t0})
-                rows.append(row)
-                print(f"exact {ds:8s} N={N:2d} d={X.shape[1]} seed {seed} lam {lam:g}: solve "
-                      f"{t_solve:5.1f} s, {res.status}, cert {res.certified}, gap "
-                      f"{row['rel_gap']:.1e}, width {width}, rank {lay.rank}, pruned "
-                      f"{lay.pruned_caratheodory}/{lay.pruned_lp}, plateau {m} "
-                      f"(N^2/4 = {N * N / 4:g})", flush=True)
-    return rows
+    X, Y, bias = load(ds, N, seed)
+    p = cd.Problem(X, Y, 2, lam, activation="relu", bias=bias)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # inaccurate solves: recorded in status
+        res = cd.solve(p, method="pattern")
+    t_solve = time.perf_counter() - t0
+    net = res.network
+    width = net.widths[0]
+    with threadpool_limits(1, user_api="blas"):
+        rep = cd.sparsity_report(p, net)
+    lay = rep.layers[0]
+    value = float(res.info["program_value"])
+    loss = rep.loss
+    row = {
+        "dataset": ds, "N": N, "d": X.shape[1], "k": Y.shape[1], "bias": bias,
+        "seed": seed, "lam": lam, "depth": 2, "objective": res.objective,
+        "program_value": value, "lower_bound": res.lower_bound,
+        "rel_gap": (res.objective - value) / abs(res.objective),
+        "certified": res.certified, "status": res.status, "solver": res.solver,
+        "n_patterns": res.info.get("n_patterns"),
+        "neurons_recovered": res.info.get("neurons_recovered"),
+        "width": width, "nonzero": width > 0, "rank": lay.rank,
+        "pruned_caratheodory": lay.pruned_caratheodory, "pruned_lp": lay.pruned_lp,
+        "needed": min(lay.pruned_caratheodory, lay.pruned_lp),
+        "caratheodory_bound": N * (N + 1), "tight_bound": N * N / 4,
+        "loss": loss, "loss_caratheodory": rep.loss_caratheodory,
+        "loss_lp": rep.loss_lp,
+        "loss_change_caratheodory": abs(rep.loss_caratheodory / loss - 1),
+        "loss_change_lp": abs(rep.loss_lp / loss - 1),
+        "solve_s": t_solve}
+    row["below_tight_bound"] = row["needed"] < row["tight_bound"]
+    t0 = time.perf_counter()
+    if plateau and res.certified:
+        m, f = plateau_width(p, res.objective)
+    else:
+        m, f = None, None
+    row.update({"plateau_width": m, "plateau_objective": f,
+                "plateau_s": time.perf_counter() - t0})
+    line = (f"exact {ds:8s} N={N:2d} d={X.shape[1]} seed {seed} lam {lam:g}: solve "
+            f"{t_solve:5.1f} s, {res.status}, cert {res.certified}, gap "
+            f"{row['rel_gap']:.1e}, width {width}, rank {lay.rank}, pruned "
+            f"{lay.pruned_caratheodory}/{lay.pruned_lp}, plateau {m} "
+            f"(N^2/4 = {N * N / 4:g})")
+    return row, line
+
+
+def blas_threads() -> int:
+    """BLAS threads of this process (the most over its BLAS libraries; 1 if none)."""
+    return max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"),
+               default=1)
+
+
+def in_unit(fn, blas: int, *args):
+    """``fn(*args)`` with ``blas`` BLAS threads: the results of the cone solves depend on the
+    BLAS thread count (measured: 9 of the 35 exact rows changed when loky's workers ran with
+    1 thread instead of the main process's 2), so every unit runs with the main process's."""
+    with threadpool_limits(blas, user_api="blas"):
+        return fn(*args)
+
+
+def run_parallel(fn, tasks: list[tuple], jobs: int) -> list:
+    """``[fn(*t) for t in tasks]`` through joblib (in order), each with this process's BLAS
+    threads; prints each unit's line once all are done (deterministic output) and returns the
+    first elements (the results)."""
+    blas = blas_threads()
+    out = Parallel(n_jobs=jobs)(delayed(in_unit)(fn, blas, *t) for t in tasks)
+    for _, line in out:
+        print(line, flush=True)
+    return [res for res, _ in out]
+
+
+def run_exact(cfg: dict, jobs: int = 1) -> list[dict]:
+    """Global depth-2 solves (pattern program), pruned; one row per instance, one joblib task
+    per (data set, N, seed, lam)."""
+    tasks = [(ds, N, seed, lam, bool(cfg.get("plateau")))
+             for ds, N, lams, seeds in cfg["exact"] for seed in seeds for lam in lams]
+    return run_parallel(exact_unit, tasks, jobs)
 
 
 def plot(rows: list[dict], path: Path, exact_rows: list[dict] | None = None) -> None:
@@ -260,71 +296,130 @@ def plot(rows: list[dict], path: Path, exact_rows: list[dict] | None = None) -> 
     plt.close(fig)
 
 
+def train_unit(ds: str, N: int, depth: int, seed: int, lbfgs: dict) -> tuple[list, str]:
+    """One trained network (data set, N, depth): L-BFGS, then the sparsity reports at every
+    rank tolerance; its rows (one per hidden layer) and its progress line."""
+    X, Y, bias = load(ds, N, seed)
+    rows = []
+    p = cd.Problem(X, Y, depth, LAM, activation="relu", bias=bias)
+    t0 = time.perf_counter()
+    tr = cd.train_lbfgs(p, WIDTHS[depth], seed=seed, **lbfgs)
+    t_train = time.perf_counter() - t0
+    W = list(tr.network.weights)
+    act_loss = cd.loss_activations(p, cd.activations_from_weights(p, W))
+    t0 = time.perf_counter()
+    with threadpool_limits(1, user_api="blas"):  # small matrices: 1 thread is faster
+        reps = {rtol: cd.sparsity_report(p, tr.network, rtol=rtol) for rtol in RTOLS}
+    t_report = time.perf_counter() - t0
+    rep = reps[RTOLS[0]]  # the library default: exact pruning
+    change = {(rtol, m): abs(getattr(r, f"loss_{m}") / act_loss - 1)
+              for rtol, r in reps.items() for m in METHODS}
+    # approximate pruning: among the (rtol, method) changing the activation loss
+    # by at most LOSS_TOL, the smallest largest layer (then the fewest neurons)
+    ok = [(max(ws), sum(ws), rtol, m) for rtol, r in reps.items() for m in METHODS
+          if change[rtol, m] <= LOSS_TOL
+          for ws in [[getattr(x, f"pruned_{m}") for x in r.layers]]]
+    *_, a_rtol, a_m = min(ok) if ok else (0, 0, RTOLS[0], METHODS[0])
+    Zs = cd.activations_from_weights(p, W)
+    for lay, a_lay in zip(rep.layers, reps[a_rtol].layers):
+        Z = Zs[lay.layer - 1]
+        on = Z[:, np.abs(Z).max(axis=0) > 0] > 0
+        needed = min(lay.pruned_caratheodory, lay.pruned_lp)
+        rows.append({
+            "dataset": ds, "N": N, "d": X.shape[1], "k": Y.shape[1], "bias": bias,
+            "depth": depth, "layer": lay.layer, "width": lay.width,
+            "active": lay.active, "rank": lay.rank,
+            "patterns": int(np.unique(on, axis=1).shape[1]) if on.size else 0,
+            "pruned_caratheodory": lay.pruned_caratheodory,
+            "pruned_lp": lay.pruned_lp, "needed": needed,
+            "saturated": needed >= lay.width,
+            "pruned_above_rank": needed > lay.rank,
+            "caratheodory_bound": lay.caratheodory_bound,
+            "tight_bound": lay.tight_bound,
+            "objective": tr.objective, "lbfgs_message": tr.message,
+            "loss": rep.loss, "activation_loss": act_loss,
+            "loss_caratheodory": rep.loss_caratheodory, "loss_lp": rep.loss_lp,
+            "loss_change_caratheodory": change[RTOLS[0], "caratheodory"],
+            "loss_change_lp": change[RTOLS[0], "lp"],
+            "needed_approx": getattr(a_lay, f"pruned_{a_m}"),
+            "approx_rtol": a_rtol, "approx_method": a_m,
+            "approx_loss_change": change[a_rtol, a_m],
+            "rtol_ladder": {f"{rtol:g}": {
+                "pruned_caratheodory": r.layers[lay.layer - 1].pruned_caratheodory,
+                "pruned_lp": r.layers[lay.layer - 1].pruned_lp,
+                "loss_change_caratheodory": change[rtol, "caratheodory"],
+                "loss_change_lp": change[rtol, "lp"]} for rtol, r in reps.items()},
+            "train_s": t_train, "report_s": t_report})
+    line = (f"{ds:8s} N={N:3d} depth {depth}: train {t_train:6.2f} s, reports "
+            f"{t_report:5.2f} s, exact {[r['needed'] for r in rows]}, "
+            f"approx {[r['needed_approx'] for r in rows]} "
+            f"(rtol {a_rtol:g}, {a_m})")
+    return rows, line
+
+
+SCHEDULER_MISSING = ("--scheduler needs the optional extra 'distributed' "
+                     "(pip install 'conic-dnn[distributed]')")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The common options (``_common.parse_args``) plus ``--jobs`` and ``--scheduler``."""
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--jobs", type=int, default=None)
+    extra.add_argument("--scheduler", default=None)
+    ns, rest = extra.parse_known_args(argv)
+    description = (__doc__.splitlines()[0] + " Also: --jobs N (parallel runs through joblib; "
+                   "default -1 = all cores, 1 with --quick), --scheduler ADDRESS (run them on "
+                   "a Dask cluster; optional extra 'distributed').")
+    args = common.parse_args(description, rest)
+    args.jobs = ns.jobs if ns.jobs is not None else (1 if args.quick else -1)
+    args.scheduler = ns.scheduler
+    return args
+
+
+def backend(scheduler: str | None):
+    """joblib's backend context: loky (local processes, the default) or a Dask cluster."""
+    if scheduler is None:
+        return contextlib.nullcontext()
+    from dask.distributed import Client
+
+    client = Client(scheduler)
+    stack = contextlib.ExitStack()
+    stack.enter_context(client)
+    stack.enter_context(joblib.parallel_backend("dask"))
+    return stack
+
+
 def main(argv=None) -> int:
-    args = common.parse_args(__doc__.splitlines()[0], argv)
+    args = parse_args(argv)
+    if args.scheduler is not None:
+        try:
+            import dask.distributed  # noqa: F401
+        except ImportError:
+            print(SCHEDULER_MISSING, file=sys.stderr)
+            return 2
+    try:
+        ctx = backend(args.scheduler)
+    except OSError as err:  # no scheduler at that address
+        print(f"--scheduler {args.scheduler}: cannot connect ({err})", file=sys.stderr)
+        return 2
     common.print_header(NAME, args)
+    with ctx:
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     cfg = config(args.quick)
-    rows = []
-    for ds in cfg["datasets"]:
-        for N in cfg["Ns"]:
-            X, Y, bias = load(ds, N, args.seed)
-            for depth in cfg["depths"]:
-                p = cd.Problem(X, Y, depth, LAM, activation="relu", bias=bias)
-                t0 = time.perf_counter()
-                tr = cd.train_lbfgs(p, WIDTHS[depth], seed=args.seed, **cfg["lbfgs"])
-                t_train = time.perf_counter() - t0
-                W = list(tr.network.weights)
-                act_loss = cd.loss_activations(p, cd.activations_from_weights(p, W))
-                t0 = time.perf_counter()
-                with threadpool_limits(1, user_api="blas"):  # small matrices: 1 thread is faster
-                    reps = {rtol: cd.sparsity_report(p, tr.network, rtol=rtol) for rtol in RTOLS}
-                t_report = time.perf_counter() - t0
-                rep = reps[RTOLS[0]]  # the library default: exact pruning
-                change = {(rtol, m): abs(getattr(r, f"loss_{m}") / act_loss - 1)
-                          for rtol, r in reps.items() for m in METHODS}
-                # approximate pruning: among the (rtol, method) changing the activation loss
-                # by at most LOSS_TOL, the smallest largest layer (then the fewest neurons)
-                ok = [(max(ws), sum(ws), rtol, m) for rtol, r in reps.items() for m in METHODS
-                      if change[rtol, m] <= LOSS_TOL
-                      for ws in [[getattr(x, f"pruned_{m}") for x in r.layers]]]
-                *_, a_rtol, a_m = min(ok) if ok else (0, 0, RTOLS[0], METHODS[0])
-                Zs = cd.activations_from_weights(p, W)
-                for lay, a_lay in zip(rep.layers, reps[a_rtol].layers):
-                    Z = Zs[lay.layer - 1]
-                    on = Z[:, np.abs(Z).max(axis=0) > 0] > 0
-                    needed = min(lay.pruned_caratheodory, lay.pruned_lp)
-                    rows.append({
-                        "dataset": ds, "N": N, "d": X.shape[1], "k": Y.shape[1], "bias": bias,
-                        "depth": depth, "layer": lay.layer, "width": lay.width,
-                        "active": lay.active, "rank": lay.rank,
-                        "patterns": int(np.unique(on, axis=1).shape[1]) if on.size else 0,
-                        "pruned_caratheodory": lay.pruned_caratheodory,
-                        "pruned_lp": lay.pruned_lp, "needed": needed,
-                        "saturated": needed >= lay.width,
-                        "pruned_above_rank": needed > lay.rank,
-                        "caratheodory_bound": lay.caratheodory_bound,
-                        "tight_bound": lay.tight_bound,
-                        "objective": tr.objective, "lbfgs_message": tr.message,
-                        "loss": rep.loss, "activation_loss": act_loss,
-                        "loss_caratheodory": rep.loss_caratheodory, "loss_lp": rep.loss_lp,
-                        "loss_change_caratheodory": change[RTOLS[0], "caratheodory"],
-                        "loss_change_lp": change[RTOLS[0], "lp"],
-                        "needed_approx": getattr(a_lay, f"pruned_{a_m}"),
-                        "approx_rtol": a_rtol, "approx_method": a_m,
-                        "approx_loss_change": change[a_rtol, a_m],
-                        "rtol_ladder": {f"{rtol:g}": {
-                            "pruned_caratheodory": r.layers[lay.layer - 1].pruned_caratheodory,
-                            "pruned_lp": r.layers[lay.layer - 1].pruned_lp,
-                            "loss_change_caratheodory": change[rtol, "caratheodory"],
-                            "loss_change_lp": change[rtol, "lp"]} for rtol, r in reps.items()},
-                        "train_s": t_train, "report_s": t_report})
-                print(f"{ds:8s} N={N:3d} depth {depth}: train {t_train:6.2f} s, reports "
-                      f"{t_report:5.2f} s, exact {[r['needed'] for r in rows[-depth + 1:]]}, "
-                      f"approx {[r['needed_approx'] for r in rows[-depth + 1:]]} "
-                      f"(rtol {a_rtol:g}, {a_m})", flush=True)
+    cfg.update({"jobs": args.jobs, "n_workers": joblib.effective_n_jobs(args.jobs),
+                "backend": "loky" if args.scheduler is None else "dask",
+                "blas_threads": blas_threads()})
+    print(f"jobs {args.jobs} ({cfg['n_workers']} workers, {cfg['backend']}), "
+          f"{cfg['blas_threads']} BLAS threads per run", flush=True)
+    tasks = [(ds, N, depth, args.seed, cfg["lbfgs"])
+             for ds in cfg["datasets"] for N in cfg["Ns"] for depth in cfg["depths"]]
+    rows = [r for unit in run_parallel(train_unit, tasks, args.jobs) for r in unit]
     t_exact = time.perf_counter()
-    exact_rows = run_exact(cfg)
+    exact_rows = run_exact(cfg, args.jobs)
     t_exact = time.perf_counter() - t_exact
     wall = time.perf_counter() - t_start
     common.print_table("per hidden layer (exact: rtol 1e-10; approx: loss change <= 1e-6)",

@@ -66,3 +66,46 @@ def test_column_generation_quick(tmp_path):
     for row in data["rows"]:
         assert "error" not in row and row["certified"]
         assert abs(row["objective_diff"]) <= 1e-5
+
+
+TIMING = {"train_s", "report_s", "solve_s", "plateau_s"}
+
+
+@pytest.mark.slow
+def test_sparsity_jobs_same_rows(tmp_path):
+    """``sparsity.py --quick --jobs 2`` (two loky processes) writes the same rows, in the same
+    order, as ``--jobs 1``, apart from the timing fields; the config records jobs and backend."""
+    data = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}"
+        proc = subprocess.run(
+            [sys.executable, str(BENCHMARKS / "sparsity.py"), "--quick", "--jobs", str(jobs),
+             "--out", str(out)], capture_output=True, text=True, timeout=300,
+            cwd=BENCHMARKS.parent)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+        data[jobs] = json.loads((out / "sparsity_quick.json").read_text())
+        assert data[jobs]["config"]["jobs"] == jobs
+        assert data[jobs]["config"]["backend"] == "loky"
+    for key in ("rows", "exact_rows"):
+        one, two = ([{k: v for k, v in r.items() if k not in TIMING} for r in data[j][key]]
+                    for j in (1, 2))
+        assert one and one == two
+
+
+def test_sparsity_scheduler_needs_dask(tmp_path):
+    """``--scheduler`` without the optional extra ``distributed`` exits with 2 and one line
+    naming the extra, before any computation (nothing written)."""
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("dask.distributed is installed")
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "sparsity.py"), "--quick", "--scheduler",
+         "tcp://127.0.0.1:1", "--out", str(tmp_path)], capture_output=True, text=True,
+        timeout=120, cwd=BENCHMARKS.parent)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("--scheduler needs the optional extra 'distributed' "
+                                   "(pip install 'conic-dnn[distributed]')")
+    assert proc.stdout == "" and not any(tmp_path.iterdir())
