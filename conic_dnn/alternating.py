@@ -156,7 +156,7 @@ def _escape(problem, net: Network, obj: float, tol: float):
     # search only: an escape needs verified improving neurons, not bounds; the exhaustive
     # enumeration finds them exactly for N <= 8 (random starts only beyond)
     cert = certify(problem, net, tol=tol, bounds=False,
-                   n_search=0 if 3**problem.N <= 3**8 else 20)
+                   n_search=0 if problem.N <= 8 else 20)  # certify's max_faces = 3^8
     best = None
     for lc in cert.layers:
         if lc.certified or lc.incoming is None or lc.outgoing is None:

@@ -37,6 +37,7 @@ import cvxpy as cp
 import numpy as np
 
 from .dual_cone import _default_patterns
+from .errors import SolverFailedError
 from .linalg import FACTOR_RTOL
 from .patterns import pattern_signs
 from .solvers import run
@@ -101,7 +102,7 @@ def certifying_multiplier(act, Qb: np.ndarray, Hn: np.ndarray, Wn: np.ndarray, d
         # an SCS fallback on these SDPs takes minutes
         run(cp.Problem(cp.Maximize(t), cons), solver, accept_inaccurate=True, warn=False,
             fallback=False)
-    except Exception:  # noqa: BLE001 -- the caller keeps its own multipliers
+    except SolverFailedError:  # the caller keeps its own multipliers
         return None, float("nan")
     if V.value is None:
         return None, float("nan")

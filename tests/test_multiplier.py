@@ -77,7 +77,7 @@ def test_rank_deficient_next_layer(activation, rng):
     assert margin >= circle_min(X, V_cov, act) - 1e-7
 
 
-def test_no_multiplier_for_a_useless_layer_is_none_when_too_many_patterns(rng):
+def test_none_when_too_many_patterns(rng):
     act = cd.get_activation("relu")
     X, H1, W2 = layer_setup(rng, act, 3, 2)
     V, margin = certifying_multiplier(act, np.eye(4), H1, W2, 1e-3, max_patterns=4)
