@@ -114,9 +114,23 @@ def arrangement_patterns(H: np.ndarray, rtol: float = 1e-12):
     rownorm = np.linalg.norm(F, axis=1)
     active = np.flatnonzero(rownorm > rtol * max(rownorm.max(), 1e-300))
     Fa = F[active] / rownorm[active, None]
-    # cells as (signs on processed rows, witness)
+    cells = _cells_circle(Fa) if r == 2 else _cells_lp(Fa)
+    patterns = np.ones((len(cells), N), dtype=bool)
+    witnesses = np.zeros((len(cells), H.shape[1]))
+    for j, (sg, w) in enumerate(cells):
+        patterns[j, active] = sg > 0
+        witnesses[j] = _to_input(w, s, V)
+    order = np.lexsort(patterns.T[::-1])
+    return patterns[order], witnesses[order]
+
+
+def _cells_lp(Fa: np.ndarray) -> list:
+    """Cells of the central arrangement of the rows of ``Fa`` (unit rows, ``r`` columns) as
+    ``(signs, witness)``: rows are added one at a time and each cell is split where an LP
+    finds both sides feasible."""
+    r = Fa.shape[1]
     cells = [(np.zeros(0), np.zeros(r))]
-    for i in range(len(active)):
+    for i in range(len(Fa)):
         new = []
         h = Fa[i]
         for sg, w in cells:
@@ -130,13 +144,21 @@ def arrangement_patterns(H: np.ndarray, rtol: float = 1e-12):
                 if w2 is not None:
                     new.append((cand, w2))
         cells = new
-    patterns = np.ones((len(cells), N), dtype=bool)
-    witnesses = np.zeros((len(cells), H.shape[1]))
-    for j, (sg, w) in enumerate(cells):
-        patterns[j, active] = sg > 0
-        witnesses[j] = _to_input(w, s, V)
-    order = np.lexsort(patterns.T[::-1])
-    return patterns[order], witnesses[order]
+    return cells
+
+
+def _cells_circle(Fa: np.ndarray, gap: float = 1e-12) -> list:
+    """The same for ``r = 2``, exactly and without LPs: ``sign(Fa w(theta))`` changes only at
+    the angles ``theta`` orthogonal to a row, so the cells are the arcs between consecutive
+    such angles (arcs shorter than ``gap`` radians, from parallel rows, are one angle), each
+    with its midpoint as witness."""
+    base = np.arctan2(Fa[:, 1], Fa[:, 0])
+    crit = np.sort(np.mod(np.concatenate([base + np.pi / 2, base - np.pi / 2]), 2 * np.pi))
+    nxt = np.append(crit[1:], crit[0] + 2 * np.pi)
+    keep = nxt - crit > gap
+    mids = (crit[keep] + nxt[keep]) / 2
+    W = np.stack([np.cos(mids), np.sin(mids)], axis=1)
+    return [(np.where(Fa @ w > 0, 1.0, -1.0), w) for w in W]
 
 
 def _to_input(w_reduced: np.ndarray, s: np.ndarray, V: np.ndarray) -> np.ndarray:

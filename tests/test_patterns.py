@@ -55,3 +55,27 @@ def test_useful_patterns():
     S, T = pattern_signs(P[1:2], 1.0, 0.1)
     np.testing.assert_array_equal(S, [[1, -1, -1]])
     np.testing.assert_allclose(T, [[1, -0.1, -0.1]])
+
+
+@pytest.mark.parametrize("kind", ["generic", "parallel", "antiparallel", "lifted_3d"])
+def test_circle_sweep_matches_lp_enumeration(kind, rng):
+    """rank 2: the exact angular sweep and the LP enumeration (an independent method) give
+    the same cells, with parallel / antiparallel rows and for rank-2 data in R^3."""
+    from conic_dnn.patterns import _cells_circle, _cells_lp
+
+    F = rng.normal(size=(9, 2))
+    if kind == "parallel":
+        F[3] = 2.5 * F[0]
+    elif kind == "antiparallel":
+        F[3] = -0.5 * F[0]
+        F[5] = -F[1]
+    Fa = F / np.linalg.norm(F, axis=1, keepdims=True)
+    circle = {tuple(sg) for sg, _ in _cells_circle(Fa)}
+    lp = {tuple(sg) for sg, _ in _cells_lp(Fa)}
+    assert circle == lp
+    if kind == "lifted_3d":  # through the public function, rank 2 in 3 coordinates
+        H = F @ rng.normal(size=(2, 3))
+        P, W = arrangement_patterns(H)
+        assert len(P) == max_regions(9, 2)
+        for p, w in zip(P, W):
+            np.testing.assert_array_equal(H @ w > 0, p)
