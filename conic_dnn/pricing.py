@@ -93,8 +93,7 @@ def _price_sdp(Lam, H0, V, act, patterns, solver, rng, n_starts):
             M = B.T @ B
             Mp.value = 0.5 * (M + M.T) + 1e-300 * np.eye(r)
             Sig.value = np.outer(S, S)
-            run(prob, solver, warn=False)
-            upper = max(upper, float(prob.value))
+            upper = max(upper, run(prob, solver, warn=False).value)
             w, E = np.linalg.eigh(W.value)
             starts.append(V @ E[:, -1])
         upper = float(np.sqrt(max(upper, 0.0)))

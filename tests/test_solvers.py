@@ -31,6 +31,31 @@ def test_fallback_is_recorded():
     assert info.solver == "SCS" and info.fell_back
 
 
+def test_fallback_keeps_each_solvers_compiled_program():
+    """Each solver compiles once: re-solving after a fallback reuses both compiled programs
+    (cvxpy keeps one per Problem, so the fallback solver works on a twin Problem that shares
+    the Variables), and the solution lands in the caller's Variables."""
+    c = cp.Parameter(4, value=np.array([1.0, 2, 3, 4]))
+    X = cp.Variable((4, 4), PSD=True)
+    prob = cp.Problem(cp.Minimize(cp.trace(X @ cp.diag(c)) + cp.matrix_frac(np.ones(4), X)))
+    opts = {"CLARABEL": {"max_iter": 3}}
+    first = solvers.run(prob, solver_options=opts)
+    assert first.solver == "SCS"
+    programs = (prob._cache.param_prog, prob._conic_dnn_twins["SCS"]._cache.param_prog)
+    assert all(p is not None for p in programs)
+    c.value = np.array([4.0, 3, 2, 1])
+    second = solvers.run(prob, solver_options=opts)
+    assert second.solver == "SCS"
+    assert prob._cache.param_prog is programs[0]
+    assert prob._conic_dnn_twins["SCS"]._cache.param_prog is programs[1]
+    # the solution is in X: its cost is the value SCS reported
+    Xv = X.value
+    cost = np.trace(Xv @ np.diag(c.value)) + np.ones(4) @ np.linalg.solve(Xv, np.ones(4))
+    assert cost == pytest.approx(second.value, rel=1e-4)
+    # and an accurate solve of the same data agrees (Clarabel, default options)
+    assert solvers.run(prob).value == pytest.approx(second.value, rel=1e-4)
+
+
 def test_options_keyed_by_solver():
     info = solvers.run(_sdp(), solver_options={"clarabel": {"max_iter": 3},
                                                "SCS": {"eps_abs": 1e-6}})

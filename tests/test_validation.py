@@ -181,7 +181,7 @@ def test_mosek_not_available_is_a_clear_value_error():
 
 
 def test_mosek_installed_but_unlicensed(monkeypatch):
-    monkeypatch.setattr(solvers.cp, "installed_solvers", lambda: ["CLARABEL", "SCS", "MOSEK"])
+    monkeypatch.setattr(solvers, "_installed", lambda: frozenset({"CLARABEL", "SCS", "MOSEK"}))
     monkeypatch.setattr(solvers, "mosek_licensed", lambda: False)
     assert solvers.available_solvers() == ["CLARABEL", "SCS"]
     with pytest.raises(ValueError, match=r"^solver: expected a licensed solver or None, got "
