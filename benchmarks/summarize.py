@@ -24,6 +24,11 @@ def _f(x, spec):
     return "-" if x is None or isinstance(x, str) else format(x, spec)
 
 
+def _ttt(s, key):
+    """A median time-to-target ratio, ``>x`` when censored runs make it a lower bound."""
+    return s.get(f"{key}_str") or _f(s.get(key), ".1f")
+
+
 def table() -> str:
     lines = ["| benchmark | measured (ratios in one process) | result |", "|---|---|---|"]
     tl = _load("two_layer")
@@ -37,6 +42,19 @@ def table() -> str:
                 f"L-BFGS, of Adam at equal time | {_f(s.get('speed_ratio'), '.1f')}x; "
                 f"{_f(s.get('lbfgs_excess'), '.1e')}, {_f(s.get('adam_eq_excess'), '.1e')}; "
                 f"certified {s.get('certified')}/{s.get('instances')} |")
+        tcfg = tl.get("config", {}).get("lbfgs_ttt")
+        for key, label in (("N<=4", "N <= 4"), ("N<=4,d=2", "N <= 4, d = 2"),
+                           ("N>=6", "N >= 6")):
+            s = tl["summary"].get(key)
+            if not tcfg or not s or s.get("speed_ratio_ttt") is None:
+                continue  # results written before the time-to-target measurement
+            lines.append(
+                f"| two_layer, {label} | time-to-target: L-BFGS single starts until within "
+                f"{tcfg['rtol']:g} (relative) of our objective (at most {tcfg['max_starts']}) "
+                f"/ ours; / column generation (\">x\": a lower bound, censored runs); "
+                f"instances where L-BFGS reached it | "
+                f"{_ttt(s, 'speed_ratio_ttt')}x; {_ttt(s, 'speed_ratio_ttt_cg')}x; reached "
+                f"{s.get('lbfgs_ttt_reached')}/{s.get('instances')} |")
         s = tl["summary"].get("N<=4,d=2")
         if s and s.get("speed_ratio_cg") is not None:
             lines.append(

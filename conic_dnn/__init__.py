@@ -53,7 +53,7 @@ from .losses import MSE, CrossEntropy, Hinge, Huber, Logistic, Loss, get_loss
 from .network import Network
 from .problem import Problem
 from .result import Result
-from .solve import solve
+from .solve import solve, solve_path
 from .sparsity import (
     LayerSparsity,
     SparsityReport,
@@ -68,7 +68,8 @@ from .training import TrainingResult, train_adam, train_lbfgs
 __version__ = "0.1.0"
 
 __all__ = [
-    "Problem", "Network", "Result", "solve", "solve_column_generation", "CovarianceCone",
+    "Problem", "Network", "Result", "solve", "solve_path", "solve_column_generation",
+    "CovarianceCone",
     "cone_constraints",
     "certify", "Certificate", "LayerCertificate",
     "prune", "sparsity_report", "SparsityReport", "LayerSparsity", "tight_example",

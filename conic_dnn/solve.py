@@ -6,6 +6,9 @@ depth >= 3
     Alternating block-coordinate minimisation of :mod:`conic_dnn.alternating`, to a
     layerwise-optimal network.
 
+``solve_path`` solves a depth-2 problem for a sequence of ``lam`` with one compiled cone
+program (``lam`` is a cvxpy Parameter): a regularisation path without recompiling.
+
 ``method``: ``"auto"`` uses the ``"pattern"`` representation (exact for N <= 4) up to N = 8
 and the ``"lifted"`` relaxation beyond; ``"pattern"`` / ``"lifted"`` force one.
 """
@@ -21,7 +24,7 @@ from .patterns import max_regions
 from .problem import Problem
 from .result import Result
 
-__all__ = ["solve", "METHODS", "pattern_program_size", "MAX_PATTERN_SIZE"]
+__all__ = ["solve", "solve_path", "METHODS", "pattern_program_size", "MAX_PATTERN_SIZE"]
 
 METHODS = ("auto", *REPRESENTATIONS, "column_generation")
 AUTO_PATTERN_MAX_N = 8
@@ -49,6 +52,22 @@ def _check_options(problem, method, solver_options, tol):
                         f"{type(solver_options).__name__}")
     if not (isinstance(tol, (int, float)) and 0 < tol < 1):
         raise ValueError(f"tol: expected a number in (0, 1), got {tol!r}")
+
+
+def _representation(problem: Problem, method: str, force: bool) -> str:
+    """The cone representation for ``method`` (``"auto"`` resolved); raises SizeLimitError
+    for a pattern program above the size guard."""
+    rep = method
+    if method == "auto":
+        rep = "pattern" if problem.N <= AUTO_PATTERN_MAX_N else "lifted"
+    if rep == "pattern" and not problem.activation.is_linear and not force:
+        size = pattern_program_size(problem, first_layer=problem.depth == 2)
+        if size > MAX_PATTERN_SIZE:
+            raise SizeLimitError(
+                f"method: the pattern program for N = {problem.N} would have ~{size:,} block "
+                f"variables (limit {MAX_PATTERN_SIZE:,}); use method='lifted' (a relaxation), "
+                f"a smaller N, or force=True")
+    return rep
 
 
 def solve(problem: Problem, method: str = "auto", solver: str | None = None,
@@ -131,16 +150,7 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
 
         return solve_column_generation(problem, tol=tol, solver=solver, seed=seed,
                                        progress=progress)
-    rep = method
-    if method == "auto":
-        rep = "pattern" if problem.N <= AUTO_PATTERN_MAX_N else "lifted"
-    if rep == "pattern" and not problem.activation.is_linear and not force:
-        size = pattern_program_size(problem, first_layer=problem.depth == 2)
-        if size > MAX_PATTERN_SIZE:
-            raise SizeLimitError(
-                f"method: the pattern program for N = {problem.N} would have ~{size:,} block "
-                f"variables (limit {MAX_PATTERN_SIZE:,}); use method='lifted' (a relaxation), "
-                f"a smaller N, or force=True")
+    rep = _representation(problem, method, force)
     if problem.depth == 2:
         from .two_layer import solve_two_layer
 
@@ -160,3 +170,77 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
     if n_starts > 1:
         best.info["start_objectives"] = values
     return best
+
+
+def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None = None,
+               solver_options: dict | None = None, *, tol: float = 1e-6, polish: bool = True,
+               force: bool = False, seed: int = 0, progress: bool = False) -> list[Result]:
+    """Solve a depth-2 problem for each regularisation strength in ``lams``.
+
+    The cone program is built and compiled once and re-solved for each ``lam`` (a cvxpy
+    Parameter, DPP), so the path costs one compilation instead of ``len(lams)``; every
+    solve is otherwise exactly :func:`solve` (same decomposition, polish, bounds and
+    certificate) on ``problem.replace(lam=lam)``.
+
+    Parameters
+    ----------
+    problem : Problem
+        Depth 2; its own ``lam`` is not used.
+    lams : array_like, shape (n,)
+        Positive, finite regularisation strengths, solved in the order given.
+    method, solver, solver_options, tol, polish, force, seed
+        As for :func:`solve`. With ``method="column_generation"`` each ``lam`` is solved
+        independently (that method compiles nothing large).
+    progress : bool, default False
+        A tqdm progress bar over ``lams``.
+
+    Returns
+    -------
+    list of Result
+        One per ``lam``; ``info["program_reused"]`` is True for all but the first.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Invalid arguments (``lams`` empty, not 1-D, not positive and finite; depth != 2),
+        before any solver runs.
+    """
+    _check_options(problem, method, solver_options, tol)
+    if problem.depth != 2:
+        raise ValueError(f"problem: solve_path needs depth 2 (one compiled program for the "
+                         f"whole path), got depth {problem.depth}; call solve per lam")
+    if isinstance(lams, (str, bytes)) or np.ndim(lams) != 1:
+        raise TypeError(f"lams: expected a 1-D sequence of numbers, got {lams!r}")
+    try:
+        lam_values = np.asarray(lams, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"lams: expected a 1-D sequence of numbers, got {lams!r}") from None
+    if lam_values.size == 0 or not np.all(np.isfinite(lam_values)) or np.any(lam_values <= 0):
+        raise ValueError(f"lams: expected a non-empty sequence of finite numbers > 0, "
+                         f"got {lams!r}")
+    problems = [problem.replace(lam=float(v)) for v in lam_values]
+    rep = None if method == "column_generation" else _representation(problem, method, force)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(problems), desc="lam path", unit="lam")
+    results, program = [], None
+    try:
+        for i, p in enumerate(problems):
+            if rep is None:
+                res = solve(p, method, solver, solver_options, tol=tol, seed=seed)
+            else:
+                from .two_layer import build_program, solve_two_layer
+
+                program = program or build_program(p, rep)
+                res = solve_two_layer(p, rep, solver, solver_options, polish_network=polish,
+                                      tol=tol, seed=seed, program=program)
+                res.info["program_reused"] = i > 0
+            results.append(res)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results

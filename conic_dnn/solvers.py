@@ -215,7 +215,11 @@ def run(problem: cp.Problem, solver: str | None = None, solver_options: dict | N
             with warnings.catch_warnings():  # cvxpy's own "may be inaccurate": we warn below
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
                 target = _problem_for(problem, name)
-                target.solve(solver=name, warm_start=warm_start, **opts)
+                # Clarabel has no iterate warm start: cvxpy's warm_start=True only updates the
+                # data of the previous solver object, which went inaccurate on re-solves that
+                # succeed from a fresh object (a lam path: 2 of 4); SCS does warm start
+                target.solve(solver=name, warm_start=warm_start and name != "CLARABEL",
+                             **opts)
             status = target.status
         except Exception as exc:  # solver errors, mosek.Error, numerical trouble
             status = f"error: {type(exc).__name__}: {exc}".splitlines()[0][:200]

@@ -25,7 +25,7 @@ from .recovery import recover_neurons
 from .refine import network_from_hidden, polish
 from .result import Result
 
-__all__ = ["solve_two_layer"]
+__all__ = ["solve_two_layer", "build_program"]
 
 
 def _dual_bound(problem, Zs_out):
@@ -46,16 +46,26 @@ def _dual_bound(problem, Zs_out):
     return float(lower_bound(problem, Lam, rho)), method
 
 
+def build_program(problem, representation: str = "pattern", ridge: float = 1e-8
+                  ) -> LayerProgram:
+    """The depth-2 cone program of ``problem``'s data; ``lam`` and ``Y`` are Parameters, so
+    one program serves every ``lam`` (and target) on the same inputs ``X``
+    (:func:`conic_dnn.solve_path`)."""
+    return LayerProgram(problem.N, problem.activation, last=True, loss=problem.loss,
+                        k=problem.k, bias=problem.bias, representation=representation,
+                        H=problem.H0, ridge=ridge, G_scale=problem.G0)
+
+
 def solve_two_layer(problem, representation: str = "pattern", solver=None, solver_options=None,
                     polish_network: bool = True, tol: float = 1e-6, ridge: float = 1e-8,
-                    seed: int = 0) -> Result:
-    """Globally solve a depth-2 problem (see :func:`conic_dnn.solve`)."""
+                    seed: int = 0, program: LayerProgram | None = None) -> Result:
+    """Globally solve a depth-2 problem (see :func:`conic_dnn.solve`). ``program``: one made
+    by :func:`build_program` for a problem with the same ``X``, bias, activation, loss and
+    representation (re-solved without recompiling)."""
     t0 = time.perf_counter()
     N, act = problem.N, problem.activation
-    H0 = problem.H0
-    prog = LayerProgram(N, act, last=True, loss=problem.loss, k=problem.k, bias=problem.bias,
-                        representation=representation, H=H0, ridge=ridge,
-                        G_scale=problem.G0)
+    reused = program is not None
+    prog = program if reused else build_program(problem, representation, ridge)
     prog.set_data(problem.lam, problem.G0, Y=problem.Y)
     info = prog.solve(solver, solver_options, layer=1)
     sol = prog.read(info)
@@ -81,8 +91,11 @@ def solve_two_layer(problem, representation: str = "pattern", solver=None, solve
     valid = value <= objective + slack
     lower = value if valid else float("-inf")
     dual, dual_method = _dual_bound(problem, Zs_out=net.predict(problem.X))
-    if dual is not None and dual > lower:  # rigorous, used when the program value is not
-        lower, valid = dual, True           # valid or (rarely) below it
+    # the rigorous dual bound replaces the program value when that is invalid, below it, or
+    # above the loss of the returned network (then the solver was demonstrably off, even if
+    # within the slack)
+    if dual is not None and (dual > lower or value > objective):
+        lower, valid = dual, True
     gap = objective - lower
     certified = bool(valid and gap <= slack)
     Zs = net.forward(problem.X)
@@ -114,5 +127,6 @@ def solve_two_layer(problem, representation: str = "pattern", solver=None, solve
               "n_patterns": 0 if prog.cone.patterns is None else len(prog.cone.patterns),
               "decomposition_residual": rec.residual, "failed_blocks": rec.failed_blocks,
               "neurons_recovered": n_recovered, "objective_before_polish": obj_unpolished,
-              "program_value": value, "dual_bound": dual, "dual_pricing": dual_method},
+              "program_value": value, "dual_bound": dual, "dual_pricing": dual_method,
+              "program_reused": reused},
     )

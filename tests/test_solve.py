@@ -1,0 +1,66 @@
+"""``solve_path``: a regularisation path through one compiled program, against independent
+oracles (nuclear norm for the identity, Pilanci-Ergen for ReLU) and against ``solve``."""
+
+import numpy as np
+import pytest
+
+import conic_dnn as cd
+
+from .test_two_layer import nuclear_norm_optimum, pilanci_ergen_optimum
+
+LAMS = [0.2, 0.05, 0.01, 0.002]
+
+
+def test_identity_path_equals_nuclear_norm(rng):
+    p = cd.Problem(rng.normal(size=(5, 3)), rng.normal(size=(5, 2)), 2, 1.0,
+                   activation="identity", bias=0.5)
+    path = cd.solve_path(p, LAMS)
+    assert [r.info["program_reused"] for r in path] == [False, True, True, True]
+    for lam, res in zip(LAMS, path):
+        ref = nuclear_norm_optimum(p.X, p.Y, lam, 0.5)
+        assert res.objective == pytest.approx(ref, rel=1e-6)
+        assert res.lower_bound == pytest.approx(ref, rel=1e-6) and res.certified
+
+
+def test_relu_path_matches_pilanci_ergen_and_solve(rng):
+    X, y = rng.normal(size=(4, 2)), rng.normal(size=(4, 1))
+    p = cd.Problem(X, y, 2, 1.0)
+    path = cd.solve_path(p, LAMS)
+    for lam, res in zip(LAMS, path):
+        assert res.certified and res.lower_bound <= res.objective
+        assert res.objective == pytest.approx(pilanci_ergen_optimum(X, y, lam), rel=1e-6)
+        # the network is a real one: its own loss at this lam is the reported objective
+        q = p.replace(lam=lam)
+        assert cd.loss_parameters(q, res.network) == pytest.approx(res.objective, rel=1e-12)
+        assert res.objective == pytest.approx(cd.solve(q).objective, rel=2e-6)
+    # more regularisation, higher optimal loss (each point certified to 1e-6)
+    objs = [r.objective for r in path]
+    assert all(a >= b * (1 - 2e-6) for a, b in zip(objs, objs[1:]))
+
+
+def test_column_generation_path(rng):
+    p = cd.Problem(rng.normal(size=(12, 2)), rng.normal(size=(12, 1)), 2, 1.0)
+    path = cd.solve_path(p, [0.05, 0.01], method="column_generation")
+    for lam, res in zip([0.05, 0.01], path):
+        ref = cd.solve(p.replace(lam=lam), method="column_generation")
+        assert res.certified and res.objective == pytest.approx(ref.objective, rel=1e-9)
+
+
+@pytest.mark.parametrize("lams, exc, match", [
+    ([], ValueError, "lams: expected a non-empty"),
+    ([0.1, -1.0], ValueError, "lams: expected a non-empty sequence of finite numbers > 0"),
+    ([0.1, np.inf], ValueError, "lams: expected"),
+    ([[0.1, 0.2]], TypeError, "lams: expected a 1-D sequence"),
+    ("0.1", TypeError, "lams: expected a 1-D sequence"),
+    ([0.1, "a"], TypeError, "lams: expected a 1-D sequence"),
+])
+def test_path_rejects_bad_lams(lams, exc, match, rng):
+    p = cd.Problem(rng.normal(size=(4, 2)), rng.normal(size=(4, 1)), 2, 0.1)
+    with pytest.raises(exc, match=match):
+        cd.solve_path(p, lams)
+
+
+def test_path_needs_depth_two(rng):
+    p = cd.Problem(rng.normal(size=(4, 2)), rng.normal(size=(4, 1)), 3, 0.1)
+    with pytest.raises(ValueError, match="problem: solve_path needs depth 2"):
+        cd.solve_path(p, [0.1])
