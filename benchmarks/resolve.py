@@ -47,8 +47,7 @@ def main(argv=None) -> int:
     for N in Ns:
         X, Y = common.problem_data(N, 2, 1, args.seed)
         p = cd.Problem(X, Y, 2, 0.01)
-        prog = LayerProgram(N, p.activation, last=True, loss=p.loss, k=1, H=p.H0,
-                            G_scale=p.G0)
+        prog = LayerProgram(N, p.activation, last=True, loss=p.loss, k=1, H=p.H0)
         prog.set_data(p.lam, p.G0, Y=p.Y)
         first = prog.solve()
         rng = np.random.default_rng([args.seed, N])

@@ -131,7 +131,7 @@ class _Programs:
             self.cache[key] = LayerProgram(
                 p.N, p.activation, last=last, loss=p.loss if last else None,
                 k=p.k if last else None, bias=p.bias, representation=self.rep,
-                H=U if restricted else None, G_scale=G_prev)
+                H=U if restricted else None)
         return self.cache[key]
 
 

@@ -57,6 +57,28 @@ def _dedupe_even(patterns: np.ndarray) -> np.ndarray:
     return patterns[rows]
 
 
+def _stack_vec(blocks: list) -> cp.Expression:
+    """The column-major vecs of the blocks, stacked into one vector."""
+    vecs = [cp.vec(W, order="F") for W in blocks]
+    return cp.hstack(vecs) if len(vecs) > 1 else vecs[0]
+
+
+def _wedge(Q: np.ndarray, s: np.ndarray, tol: float = 1e-12) -> np.ndarray:
+    """The two extreme rays (unit columns, ``2 x 2``) of the cell ``{v : s * (Q v) >= 0}`` of
+    a plane (``Q`` with 2 columns, not all rows parallel, so every cell is a wedge of angle
+    < pi). Candidates are the normals of the rows; those in the cell lie on its two edges."""
+    rows = Q[np.linalg.norm(Q, axis=1) > tol]
+    cand = np.concatenate([rows @ [[0.0, 1.0], [-1.0, 0.0]], rows @ [[0.0, -1.0], [1.0, 0.0]]])
+    cand /= np.linalg.norm(cand, axis=1, keepdims=True)
+    ok = cand[np.all(s[:, None] * (Q @ cand.T) >= -tol, axis=0)]
+    if len(ok) == 0:
+        raise ValueError(f"patterns: {np.where(s > 0, 1, 0)} is not a cell of the arrangement "
+                         f"of H (no neuron in range(H) has this sign pattern)")
+    first = ok[0]
+    far = ok[np.argmin(ok @ first)]  # the other edge (the same ray if the cell is one ray)
+    return np.stack([first, far], axis=1)
+
+
 class CovarianceCone:
     """Expressions ``K``, ``G`` (cvxpy, ``N x N``) ranging over (an approximation of) ``S_s``.
 
@@ -120,6 +142,8 @@ class CovarianceCone:
         self.constraints: list = []
         self.blocks: list = []
         self.patterns = None
+        self._bases = None
+        self.wedges = None
         if act.is_linear:
             self._identity()
         elif representation == "pattern":
@@ -140,8 +164,11 @@ class CovarianceCone:
             self._pattern(a, b)
         else:
             self._lifted(a, b)
+        # exact: CP = DNN up to order 4; and in a plane (r <= 2) every cell is a wedge whose
+        # CP cone is 2 x 2 (or a ray), which the wedge parametrisation represents exactly
         self.exact = bool(act.is_linear or (representation == "pattern"
-                                            and N <= EXACT_PATTERN_MAX_N))
+                                            and (N <= EXACT_PATTERN_MAX_N
+                                                 or (self.restricted and self.Q.shape[1] <= 2))))
 
     # --- representations -----------------------------------------------------------------
     def _identity(self):
@@ -152,33 +179,50 @@ class CovarianceCone:
         self.K = self.G = M
 
     def _pattern(self, a, b):
-        # Block i: C_i = B_i W_i B_i^T with B_i = S_i Q (restricted) or I, W_i PSD; then
-        # S_i C_i S_i and T_i C_i T_i are linear in vec(W_i) through Kronecker products. The
+        # Block i: C_i = B_i W_i B_i^T with W_i PSD and B_i = S_i Q (restricted), I, or, when
+        # the neurons live in a plane (r = 2), S_i Q V_i with V_i the two extreme rays of the
+        # cell (a wedge): then W_i is 2 x 2 with one sign constraint, and the block is exactly
+        # the completely positive cone of the cell (CP = DNN in dimension 2) for any N. Then
+        # S_i C_i S_i and T_i C_i T_i are linear in vec(W_i) through Kronecker products; the
         # whole cone is posed as three sparse constant maps applied to the stacked vec(W_i):
-        # a few cvxpy nodes instead of several per pattern (compiles ~1.5-2x faster at N <= 6).
+        # a few cvxpy nodes instead of several per pattern.
         N = self.N
-        m = len(self.patterns)
-        if m == 0:
+        if len(self.patterns) == 0:
             zero = cp.Constant(np.zeros((N, N)))
             self.K = self.G = zero
             return
         S, T = pattern_signs(self.patterns, a, b)
-        r = self.Q.shape[1] if self.restricted else N
-        name = "W" if self.restricted else "C"
-        self.blocks = [cp.Variable((r, r), PSD=True, name=f"{name}_{i}") for i in range(m)]
-        w = cp.hstack([cp.vec(W, order="F") for W in self.blocks]) if m > 1 \
-            else cp.vec(self.blocks[0], order="F")
         iu, ju = np.triu_indices(N, 1)
         upper = iu + N * ju  # entry (j, k), j < k, of a column-major vec
-        if self.restricted:  # dense maps, (m, N^2, r^2): kron(U, U)[k N + j, b r + a]
-            def kron(U):
+        self.wedges = None
+        if self.restricted and self.Q.shape[1] == 2:
+            self.wedges = np.stack([_wedge(self.Q, s) for s in S])  # (m, 2, 2)
+            B = S[:, :, None] * np.einsum("nr,irc->inc", self.Q, self.wedges)
+        elif self.restricted:
+            B = S[:, :, None] * self.Q[None]
+        else:
+            B = None
+        m = len(self.patterns)
+        if B is not None:
+            self._bases = list(B)
+            r = B.shape[2]
+            name = "M" if self.wedges is not None else "W"
+            self.blocks = [cp.Variable((r, r), PSD=True, name=f"{name}_{i}") for i in range(m)]
+            w = _stack_vec(self.blocks)
+
+            def kron(U):  # (m, N^2, r^2): kron(U_i, U_i)[k N + j, b r + a]
                 return np.einsum("ikb,ija->ikjba", U, U).reshape(len(U), N * N, r * r)
-            SQ = S[:, :, None] * self.Q[None]
-            kmap = np.tile(np.kron(self.Q, self.Q), (1, m))       # S_i C_i S_i = Q W_i Q^T
-            gmap = np.concatenate(kron((T * S)[:, :, None] * self.Q[None]), axis=1)
-            nmap = sp.block_diag(list(kron(SQ)[:, upper]), format="csr")
+            kmap = np.concatenate(kron(S[:, :, None] * B), axis=1)      # S_i C_i S_i
+            gmap = np.concatenate(kron(T[:, :, None] * B), axis=1)      # T_i C_i T_i
+            if self.wedges is not None:  # C_i >= 0 iff the off-diagonal of W_i is >= 0
+                nmap = sp.block_diag([np.eye(4)[[2]]] * m, format="csr")
+            else:
+                nmap = sp.block_diag(list(kron(B)[:, upper]), format="csr")
             kmap, gmap = sp.csr_matrix(kmap), sp.csr_matrix(gmap)
         else:  # C_i = W_i: diagonal maps vec(W_i) -> vec(s s^T * W_i), entries -> upper part
+            self._bases = None
+            self.blocks = [cp.Variable((N, N), PSD=True, name=f"C_{i}") for i in range(m)]
+            w = _stack_vec(self.blocks)
             cols = np.arange(m * N * N)
             rows = np.tile(np.arange(N * N), m)
             kmap = sp.csr_matrix((np.einsum("ik,ij->ikj", S, S).ravel(), (rows, cols)))
@@ -186,7 +230,7 @@ class CovarianceCone:
             sel = (np.arange(m)[:, None] * N * N + upper[None]).ravel()
             nmap = sp.csr_matrix((np.ones(len(sel)), (np.arange(len(sel)), sel)),
                                  shape=(len(sel), m * N * N))
-        if N > 1:
+        if nmap.shape[0] > 0:
             self.constraints.append(nmap @ w >= 0)
         self.K = cp.reshape(kmap @ w, (N, N), order="F")
         self.G = cp.reshape(gmap @ w, (N, N), order="F")
@@ -215,12 +259,10 @@ class CovarianceCone:
     def block_values(self) -> list[np.ndarray]:
         """The ``N x N`` blocks ``C_P`` at the current solution (``"pattern"`` only)."""
         out = []
-        S = np.where(self.patterns, 1.0, -1.0) if self.patterns is not None else None
         for i, W in enumerate(self.blocks):
             Wv = np.asarray(W.value, dtype=float)
-            if self.restricted and S is not None:
-                SQ = S[i][:, None] * self.Q
-                out.append(SQ @ Wv @ SQ.T)
+            if self._bases is not None:
+                out.append(self._bases[i] @ Wv @ self._bases[i].T)
             else:
                 out.append(Wv)
         return out

@@ -86,39 +86,49 @@ class LayerProgram:
     patterns : ndarray of bool, optional
         Patterns to use (default: all useful ones / the arrangement of ``H``).
     ridge : float
-        ``matrix_frac(Z, G + ridge * g I)`` with ``g = tr(G_scale) / N`` (a scale-free ridge):
-        it keeps interior-point solvers accurate (Clarabel reports ``optimal_inaccurate``
-        without it on some instances) and can only lower the optimal value, so the value stays
-        a lower bound. Default ``1e-8`` (measured: lowers the value by ~1e-7 relative).
-    G_scale : ndarray, shape (N, N), optional
-        Sets the ridge's scale ``g`` once, at build time (a Parameter there would break DPP);
-        the previous layer's Gram matrix. Default: ``g = 1``.
+        ``matrix_frac(Z, G + ridge * g I)`` with ``g = tr(G_prev) / N`` (a scale-free ridge, set
+        with the data by :meth:`set_data`; a Parameter, so :meth:`set_ridge` changes it without
+        recompiling): it keeps interior-point solvers accurate (Clarabel reports
+        ``optimal_inaccurate`` without it on some instances) and can only lower the optimal
+        value, so the value stays a lower bound. Default ``1e-8`` (measured: lowers the value
+        by ~1e-7 relative).
     """
 
     def __init__(self, N, activation, *, last: bool, loss=None, k: int | None = None,
                  bias: float = 0.0, representation: str = "pattern", H=None, patterns=None,
-                 ridge: float = 1e-8, G_scale=None):
+                 ridge: float = 1e-8):
         self.N, self.last, self.loss, self.k = N, last, loss, k
         self.bias, self.ridge = float(bias), float(ridge)
         self.cone = CovarianceCone(N, activation, representation, patterns, H, drop_useless=True)
         self.A = cp.Parameter((N, N), name="A", symmetric=True)  # lam * pinv(G_{l-1})
-        g = 1.0 if G_scale is None else max(float(np.trace(G_scale)) / N, 1e-300)
-        Gtot = self.cone.G + (self.ridge * g) * np.eye(N) if self.ridge > 0 else self.cone.G
+        self.rho = cp.Parameter(nonneg=True, name="ridge")  # ridge * tr(G_prev) / N
+        self._g = 1.0
+        Gtot = self.cone.G + self.rho * np.eye(N)
         if self.bias > 0:
             Gtot = Gtot + self.bias**2 * np.ones((N, N))
         cost = cp.trace(self.A @ self.cone.K)
+        # matrix_frac(X, Gtot) = min tr(T) s.t. [[Gtot, X], [X^T, T]] PSD, written out: cvxpy's
+        # own canonicalisation adds the N(N-1)/2 equalities upper(G) = upper(G^T) because it
+        # cannot see that G is symmetric (it is, by construction) -- redundant rows that made
+        # Clarabel inaccurate or fail from N ~ 8 on; and lam * matrix_frac(Z, G + rho I) with
+        # two Parameters in one product would not be DPP
+        cons = list(self.cone.constraints)
         if last:
             if loss is None or k is None:
                 raise ValueError("LayerProgram(last=True) needs loss and k")
             self.Y = cp.Parameter((N, k), name="Y")
             self.lam = cp.Parameter(nonneg=True, name="lam")
             self.Z = cp.Variable((N, k), name="Z")
-            cost = cost + loss.expression(self.Z, self.Y) + self.lam * cp.matrix_frac(self.Z, Gtot)
+            T = cp.Variable((k, k), symmetric=True, name="T")
+            cons.append(cp.bmat([[Gtot, self.Z], [self.Z.T, T]]) >> 0)
+            cost = cost + loss.expression(self.Z, self.Y) + self.lam * cp.trace(T)
         else:
             self.R = cp.Parameter((N, N), name="R")  # sqrt(lam) * B^{1/2}
             self.Z = None
-            cost = cost + cp.matrix_frac(self.R, Gtot)
-        self.problem = cp.Problem(cp.Minimize(cost), self.cone.constraints)
+            T = cp.Variable((N, N), symmetric=True, name="T")
+            cons.append(cp.bmat([[Gtot, self.R], [self.R.T, T]]) >> 0)
+            cost = cost + cp.trace(T)
+        self.problem = cp.Problem(cp.Minimize(cost), cons)
 
     @property
     def exact(self) -> bool:
@@ -131,6 +141,9 @@ class LayerProgram:
         On a restricted cone (basis ``Q`` of the layer's subspace) ``A`` is the compression
         ``Q Q^T pinv(G_prev) Q Q^T``: the same cost on every admissible ``K``, without the huge
         eigenvalues of discarded directions that would ruin the solver's conditioning."""
+        G_prev = np.asarray(G_prev, dtype=float)
+        self._g = max(float(np.trace(G_prev)) / self.N, 1e-300)
+        self.set_ridge(self.ridge)
         A = gram_pinv(G_prev)
         if self.cone.restricted:
             Q = self.cone.Q
@@ -144,6 +157,13 @@ class LayerProgram:
             R = np.zeros((self.N, self.N))
             R[:, : len(w)] = U * np.sqrt(w)
             self.R.value = np.sqrt(lam) * R
+
+    def set_ridge(self, ridge: float) -> None:
+        """Change the ridge (relative to ``tr(G_prev) / N``) without recompiling."""
+        if not (isinstance(ridge, (int, float)) and ridge >= 0):
+            raise ValueError(f"ridge: expected a number >= 0, got {ridge!r}")
+        self.ridge = float(ridge)
+        self.rho.value = self.ridge * self._g
 
     def solve(self, solver=None, solver_options=None, layer: int | None = None,
               **run_options) -> SolveInfo:

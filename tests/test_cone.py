@@ -103,3 +103,42 @@ def test_plugin_in_users_own_model(rng):
     # the optimum puts no mass on G where it can avoid it: value <= ||0 - 0|| + tr(G) for the
     # all-negative neurons... any member with K = target has tr(G) >= 0, so value >= 0
     assert prob.value >= -1e-8
+
+
+@pytest.mark.parametrize("N, act", [(7, "relu"), (9, "leaky_relu"), (8, "abs")])
+def test_planar_cells_are_wedges_and_the_cone_is_exact(N, act, rng):
+    """Neurons in a plane (H of rank 2): each block is parametrised by the two edges of its
+    cell, and the cone is exact for any N. Checked against two independent facts: every
+    generator (z z^T, s(z) s(z)^T), z in range(H), is a member (distance 0), and the blocks'
+    edges really bound the cells (dense sampling of the circle lands in the wedges)."""
+    H = rng.normal(size=(N, 2))
+    cone = CovarianceCone(N, act, H=H, drop_useless=True)
+    assert cone.exact and cone.wedges is not None
+    S = np.where(cone.patterns, 1.0, -1.0)
+    for s, V in zip(S, cone.wedges):
+        E = cone.Q @ V                                  # the edges, as neurons z
+        assert np.all(s[:, None] * E >= -1e-12)         # both edges lie in the closed cell
+        mid = E.sum(axis=1)                             # the wedge's interior ...
+        assert np.all(np.sign(mid[np.abs(mid) > 1e-9]) == s[np.abs(mid) > 1e-9])
+    # every direction of the plane lies in some wedge, with nonnegative edge coefficients
+    theta = np.linspace(0, 2 * np.pi, 2000, endpoint=False)
+    Z = H @ np.stack([np.cos(theta), np.sin(theta)])
+    v = np.linalg.lstsq(cone.Q, Z, rcond=None)[0]       # (2, 2000) coordinates in range(H)
+    Zs = np.sign(np.where(np.abs(Z) < 1e-12, 0, Z))
+    a = cd.get_activation(act)
+    for j in range(0, 2000, 37):
+        if np.all(a(Z[:, j]) == 0):
+            continue  # a dead ReLU neuron: its pattern is dropped as useless
+        # (for |x| one of each complementary pair is kept: z and -z give the same generator)
+        flips = (1.0, -1.0) if act == "abs" else (1.0,)
+        i, f = next((i, f) for f in flips for i, s in enumerate(S)
+                    if np.all((Zs[:, j] == 0) | (f * Zs[:, j] == s)))
+        coef = np.linalg.solve(cone.wedges[i], f * v[:, j])
+        assert np.all(coef >= -1e-9)
+    # generators are members: min ||K - zz^T|| + ||G - s(z)s(z)^T|| over the cone is 0
+    z = H @ rng.normal(size=2)
+    K0, G0 = np.outer(z, z), np.outer(a(z), a(z))
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(cone.K - K0) + cp.sum_squares(cone.G - G0)),
+                      cone.constraints)
+    prob.solve(solver="CLARABEL")
+    assert prob.value <= 1e-7 * (np.sum(K0**2) + np.sum(G0**2))

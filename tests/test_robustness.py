@@ -265,8 +265,14 @@ def test_solve_records_fallback_to_scs(inaccurate):
     inaccurate.add("CLARABEL")
     p = _small(2)
     res = cd.solve(p)
+    # the dual bound certifies this problem (squared loss, rank(H0) = 2), so Clarabel is first
+    # retried with larger ridges (two_layer.RIDGE_LADDER), then SCS takes over
     assert res.info["attempts"] == [("CLARABEL", "optimal_inaccurate"),
-                                    ("CLARABEL", "optimal_inaccurate"), ("SCS", "optimal")]
+                                    ("CLARABEL", "optimal_inaccurate"),
+                                    ("CLARABEL (ridge 1e-06)", "optimal_inaccurate"),
+                                    ("CLARABEL (ridge 1e-05)", "optimal_inaccurate"),
+                                    ("SCS (ridge 1e-05)", "optimal")]
+    assert res.info["ridge"] == 1e-5
     assert (res.solver, res.status) == ("SCS", "optimal")
     assert "fallbacks   : CLARABEL: optimal_inaccurate" in str(res)
     assert res.network.loss(p) == res.objective
@@ -280,7 +286,8 @@ def test_solve_all_inaccurate_says_so(inaccurate):
     with pytest.warns(cd.InaccurateSolutionWarning, match="optimal_inaccurate \\(layer 1\\)"):
         res = cd.solve(p)
     assert res.status == "optimal_inaccurate" and res.solver == "CLARABEL"
-    assert [s for _, s in res.info["attempts"]] == ["optimal_inaccurate"] * 3
+    # Clarabel twice, once per ridge of the ladder, then SCS: all inaccurate
+    assert [s for _, s in res.info["attempts"]] == ["optimal_inaccurate"] * 5
     assert "status      : optimal_inaccurate (CLARABEL)" in str(res)
     assert res.network.loss(p) == res.objective
 
