@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     budget = 5.0 if args.quick else 60.0
     grids = {
-        ("pattern", "2"): [4, 6, 8] if args.quick else [4, 6, 8, 12, 16, 20, 24, 32, 40],
+        ("pattern", "2"): [4, 6, 8] if args.quick else [4, 8, 16, 24, 32, 48, 64, 80, 96, 128],
         ("pattern", "N"): [4, 5] if args.quick else [4, 5, 6, 7, 8, 9, 10, 11],
         ("lifted", "2"): [4, 8] if args.quick else [4, 8, 12, 16, 24, 32, 40, 48],
         ("lifted", "N"): [4, 8] if args.quick else [4, 8, 12, 16, 20, 24, 32],

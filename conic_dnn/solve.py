@@ -9,8 +9,9 @@ depth >= 3
 ``solve_path`` solves a depth-2 problem for a sequence of ``lam`` with one compiled cone
 program (``lam`` is a cvxpy Parameter): a regularisation path without recompiling.
 
-``method``: ``"auto"`` uses the ``"pattern"`` representation (exact for N <= 4) up to N = 8
-and the ``"lifted"`` relaxation beyond; ``"pattern"`` / ``"lifted"`` force one.
+``method``: ``"auto"`` uses the ``"pattern"`` representation (exact for N <= 4, and at any N
+when the first layer's input has rank <= 2) up to N = 8, or at any N for such planar depth-2
+problems, and the ``"lifted"`` relaxation otherwise; ``"pattern"`` / ``"lifted"`` force one.
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ def _representation(problem: Problem, method: str, force: bool) -> str:
     for a pattern program above the size guard."""
     rep = method
     if method == "auto":
-        rep = "pattern" if problem.N <= AUTO_PATTERN_MAX_N else "lifted"
+        # a planar first layer (rank(H0) <= 2, depth 2): every cell is a wedge and the pattern
+        # program is exact and small (2 x 2 blocks) at any N
+        planar = problem.depth == 2 and len(factor_range(problem.H0)[0]) <= 2
+        rep = "pattern" if problem.N <= AUTO_PATTERN_MAX_N or planar else "lifted"
     if rep == "pattern" and not problem.activation.is_linear and not force:
         size = pattern_program_size(problem, first_layer=problem.depth == 2)
         if size > MAX_PATTERN_SIZE:

@@ -6,10 +6,12 @@ For depth 2 the covariance loss is jointly convex in ``(K_1, G_1, Z_2)`` over ``
 
 with the neurons restricted to ``range(H_0)``, ``H_0 = [X, bias*1]`` (only the sign patterns
 of the data's hyperplane arrangement). Its value is a lower bound — the global optimum when the
-representation is exact (``pattern`` with N <= 4, or the identity activation). The solution is
-decomposed into neurons (CP factorisation of the blocks), reduced to at most N(N+1) of them
-(Caratheodory), turned into a network (min-norm first layer, optimal output layer) and, by
-default, polished by L-BFGS; the *network's own loss* is the reported objective.
+representation is exact (``pattern`` with N <= 4 or ``rank(H0) <= 2``, or the identity
+activation). The solution is decomposed into neurons (CP factorisation of the blocks), reduced
+to at most N(N+1) of them (Caratheodory), turned into a network (min-norm first layer, optimal
+output layer) and, by default, polished by L-BFGS (for the squared loss, then by the exact
+group-lasso master over its neuron directions); the *network's own loss* is the reported
+objective.
 """
 
 from __future__ import annotations

@@ -282,7 +282,9 @@ def test_force_and_identity_bypass_the_guard(monkeypatch):
     assert cd.solve(_full_rank(11), method="pattern", force=True) == "stub"
     assert cd.solve(_full_rank(11, activation="identity"), method="pattern") == "stub"
     assert cd.solve(_full_rank(11), method="auto") == "stub"  # auto picks lifted beyond N = 8
-    assert calls == [(11, "pattern"), (11, "pattern"), (11, "lifted")]
+    # ... except for a planar first layer (rank(H0) = 2), where the pattern program is exact
+    assert cd.solve(_full_rank(11, d=2), method="auto") == "stub"
+    assert calls == [(11, "pattern"), (11, "pattern"), (11, "lifted"), (11, "pattern")]
 
 
 def test_guard_with_a_lowered_limit(monkeypatch, rng):
