@@ -277,7 +277,7 @@ def _eliminate(M: np.ndarray, x: np.ndarray, r: int, dep_rtol: float = 1e-9) -> 
         basis[leave] = j
         exchanges += 1
         if exchanges % r == 0:  # refresh against drift (LU when the basis is square)
-            P[:k] = (np.linalg.inv(MB) if k == n_rows == r else np.linalg.pinv(MB[:, :k]))
+            P[:k] = _basis_inverse(MB[:, :k], square=k == n_rows == r)
     out = np.zeros(m)
     if basis:
         # exact weights on the kept basis (full column rank): least squares, then clip
@@ -286,6 +286,17 @@ def _eliminate(M: np.ndarray, x: np.ndarray, r: int, dep_rtol: float = 1e-9) -> 
             xs[:k] = np.maximum(w, 0.0)
         out[basis] = xs[:k]
     return out
+
+
+def _basis_inverse(MB: np.ndarray, square: bool) -> np.ndarray:
+    """``inv(MB)`` (LU) for a square basis, ``pinv(MB)`` otherwise or when the exchanges
+    have made the square basis numerically singular (seen: depth 4, N = 8)."""
+    if square:
+        try:
+            return np.linalg.inv(MB)
+        except np.linalg.LinAlgError:
+            pass
+    return np.linalg.pinv(MB)
 
 
 def _nonneg_lstsq(A: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -116,3 +116,18 @@ def test_caratheodory_validation(rng):
         caratheodory(Z, cd.relu, method="greedy")
     keep, c = caratheodory(np.zeros((3, 4)), cd.relu)
     assert keep.size == 0 and c.size == 0
+
+
+def test_caratheodory_survives_a_singular_basis_refresh():
+    """Regression: neurons of a depth-4, N = 8 alternating solve (benchmarks/deep.py) where the
+    exchanges made the square basis exactly singular at a refresh, and ``inv`` raised
+    LinAlgError; the refresh now falls back to ``pinv``. Same covariances to 1e-10."""
+    from pathlib import Path
+
+    Z = np.load(Path(__file__).parent / "data" / "caratheodory_singular_basis.npy")
+    keep, c = caratheodory(Z, cd.relu)
+    assert np.all(c > 0) and len(keep) <= generator_rank(Z, cd.relu)
+    K0, G0 = covariances(Z, cd.relu)
+    K1, G1 = covariances(Z[:, keep], cd.relu, c)
+    assert np.linalg.norm(K1 - K0) <= 1e-10 * np.linalg.norm(K0)
+    assert np.linalg.norm(G1 - G0) <= 1e-10 * np.linalg.norm(G0)
