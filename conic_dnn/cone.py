@@ -238,12 +238,15 @@ class CovarianceCone:
     def _lifted(self, a, b):
         N = self.N
         if self.restricted:
-            # facial reduction: z = z_+ - z_- in range(Q)  <=>  M [V; -V] = 0 for the null
-            # basis V of Q^T; so M = R M' R^T with R a basis of the complement (Slater holds)
-            V = np.linalg.svd(np.eye(N) - self.Q @ self.Q.T)[0][:, : N - self.Q.shape[1]]
-            R = np.linalg.svd(np.vstack([V, -V]))[0][:, V.shape[1]:]
-            Mr = cp.Variable((R.shape[1], R.shape[1]), PSD=True, name="M")
-            M = R @ Mr @ R.T
+            # facial reduction: w = (z_+, z_-) with z_+ - z_- in range(Q) is w = R (u, c) for
+            # R = [[I, Q], [I, 0]] (z_- = u, z_+ = u + Q c), so M = R M' R^T (Slater holds).
+            # This basis is sparse: each entry of M involves O(r^2) entries of M' instead of
+            # all of them with an orthonormal basis (d = 2: N = 8 1.9 s -> 0.06 s, N = 12
+            # 9.3 s -> 0.16 s)
+            r = self.Q.shape[1]
+            R = np.block([[np.eye(N), self.Q], [np.eye(N), np.zeros((N, r))]])
+            Mr = cp.Variable((N + r, N + r), PSD=True, name="M")
+            M = sp.csr_matrix(R) @ Mr @ sp.csr_matrix(R.T)
             self.blocks = [Mr]
             self._lift_basis = R
         else:

@@ -142,3 +142,32 @@ def test_planar_cells_are_wedges_and_the_cone_is_exact(N, act, rng):
                       cone.constraints)
     prob.solve(solver="CLARABEL")
     assert prob.value <= 1e-7 * (np.sum(K0**2) + np.sum(G0**2))
+
+
+def test_restricted_lifted_basis_matches_an_orthonormal_one(rng):
+    """The restricted lifted relaxation uses the sparse basis [[I, Q], [I, 0]] of
+    {(z+, z-) : z+ - z- in range(Q)}; the same relaxation written independently with an
+    orthonormal basis of that subspace (SVD) has the same projection of a random target."""
+    N = 6
+    H = rng.normal(size=(N, 2))
+    Z = H @ rng.normal(size=(2, 3))
+    K0 = Z @ Z.T + 0.3 * rng.normal(size=(N, N))
+    K0 = (K0 + K0.T) / 2
+    G0 = np.maximum(Z, 0) @ np.maximum(Z, 0).T + 0.2
+
+    cone = CovarianceCone(N, "relu", "lifted", H=H)
+    ours = cp.Problem(cp.Minimize(cp.sum_squares(cone.K - K0) + cp.sum_squares(cone.G - G0)),
+                      cone.constraints)
+    ours.solve(solver="CLARABEL")
+
+    Q = np.linalg.svd(H, full_matrices=False)[0]
+    V = np.linalg.svd(np.eye(N) - Q @ Q.T)[0][:, : N - 2]      # null basis of Q^T
+    R = np.linalg.svd(np.vstack([V, -V]))[0][:, N - 2:]        # orthonormal, (2N, N + 2)
+    Mr = cp.Variable((N + 2, N + 2), PSD=True)
+    M = R @ Mr @ R.T
+    Mpp, Mpm, Mmp, Mmm = M[:N, :N], M[:N, N:], M[N:, :N], M[N:, N:]
+    K, G = Mpp - Mpm - Mmp + Mmm, Mpp
+    ref = cp.Problem(cp.Minimize(cp.sum_squares(K - K0) + cp.sum_squares(G - G0)),
+                     [cp.upper_tri(M) >= 0, cp.diag(Mpm) == 0])
+    ref.solve(solver="CLARABEL")
+    assert ours.value == pytest.approx(ref.value, rel=1e-6)
