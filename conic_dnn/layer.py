@@ -53,6 +53,9 @@ class LayerSolution:
     value : float
         Optimal value of the program (a lower bound on the layer's exact optimum).
     info : SolveInfo
+    wedge_edges, wedge_cores : list of ndarray or None
+        Planar cones only: per pattern the cell's two edges ``E_P`` (N x 2, as neurons) and the
+        2 x 2 block ``M_P`` with ``C_P = S_P E_P M_P E_P^T S_P`` (neurons come from ``M_P``).
     """
 
     K: np.ndarray
@@ -62,6 +65,8 @@ class LayerSolution:
     patterns: np.ndarray | None
     value: float
     info: SolveInfo
+    wedge_edges: list | None = None
+    wedge_cores: list | None = None
 
 
 class LayerProgram:
@@ -177,4 +182,9 @@ class LayerProgram:
         G = sym(np.asarray(self.cone.G.value, dtype=float))
         Z = np.asarray(self.Z.value, dtype=float) if self.last else None
         blocks = self.cone.block_values() if self.cone.patterns is not None else []
-        return LayerSolution(K, G, Z, blocks, self.cone.patterns, info.value, info)
+        edges = cores = None
+        if self.cone.wedges is not None:  # C_P = (S_P E_P) M_P (S_P E_P)^T, E_P the cell's edges
+            edges = [self.cone.Q @ V for V in self.cone.wedges]
+            cores = [sym(np.asarray(W.value, dtype=float)) for W in self.cone.blocks]
+        return LayerSolution(K, G, Z, blocks, self.cone.patterns, info.value, info, edges,
+                             cores)

@@ -73,6 +73,35 @@ def _clean_block(C: np.ndarray) -> np.ndarray:
     return np.maximum(C, 0.0)
 
 
+def _wedge_neurons(solution) -> Recovery:
+    """Planar cells: ``C_P = (S_P E_P) M_P (S_P E_P)^T`` with ``M_P`` 2 x 2, ``E_P`` the
+    cell's edges. A 2 x 2 doubly nonnegative matrix factors in closed form into nonnegative
+    rank-one terms (``[[a, b], [b, c]] = u u^T + v v^T``, ``u = (sqrt a, b / sqrt a)``,
+    ``v = (0, sqrt(c - b^2 / a))``), so the neurons are ``E_P u`` and ``E_P v``: no search."""
+    N = solution.K.shape[0]
+    S = np.where(solution.patterns, 1.0, -1.0)
+    total = sum(float(np.trace(C)) for C in solution.blocks) or 1.0
+    cols, worst = [], 0.0
+    for i, (C, E, M) in enumerate(zip(solution.blocks, solution.wedge_edges,
+                                      solution.wedge_cores)):
+        if float(np.trace(C)) <= BLOCK_RTOL * total:
+            continue
+        w, U = np.linalg.eigh(sym(M))  # solver noise: project onto the 2 x 2 DNN matrices
+        M = sym((U * np.maximum(w, 0.0)) @ U.T)
+        a, b, c = M[0, 0], max(M[0, 1], 0.0), M[1, 1]
+        if a > 1e-300:
+            F = np.array([[np.sqrt(a), 0.0], [b / np.sqrt(a), np.sqrt(max(c - b * b / a, 0.0))]])
+        else:
+            F = np.array([[0.0, 0.0], [0.0, np.sqrt(max(c, 0.0))]])
+        Zp = E @ F                       # neurons, each in the closed cell
+        B = S[i][:, None] * Zp           # C_P = B B^T up to the solver's noise
+        worst = max(worst, float(np.linalg.norm(B @ B.T - C) / np.linalg.norm(C)))
+        cols.append(Zp[:, np.linalg.norm(Zp, axis=0) > 0])
+    Z = np.hstack(cols) if cols else np.zeros((N, 0))
+    failed = int(worst > NOISE_RTOL)
+    return Recovery(Z, worst, failed, failed == 0)
+
+
 def recover_neurons(solution, activation, tol: float = 1e-10, seed: int = 0) -> Recovery:
     """Explicit neurons whose generators sum to the solution's ``(K, G)``.
 
@@ -93,6 +122,8 @@ def recover_neurons(solution, activation, tol: float = 1e-10, seed: int = 0) -> 
         w, U = psd_eigh(solution.K)
         Z = U * np.sqrt(w)
         return Recovery(np.hstack([Z, -Z]) / np.sqrt(2.0), float("nan"), 0, False)
+    if getattr(solution, "wedge_cores", None) is not None:
+        return _wedge_neurons(solution)
     S, _ = pattern_signs(solution.patterns, activation.a, activation.b)
     total = sum(float(np.trace(C)) for C in solution.blocks) or 1.0
     cols, worst, failed = [], 0.0, 0

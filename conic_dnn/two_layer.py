@@ -73,7 +73,7 @@ def _solve_program(problem, prog, ridge, solver, solver_options):
     # the rungs run Clarabel without equilibration: at N = 32, 48 (d = 2) it fails with it at
     # ridges 1e-6 and 1e-5 and solves without it (one measurement per (N, ridge))
     rung_options = solver_options
-    if solver_options is None and solver in (None, "CLARABEL", "clarabel"):
+    if solver_options is None and (solver is None or str(solver).upper() == "CLARABEL"):
         rung_options = {"CLARABEL": {**RUNG_CLARABEL}}
     before, t_comp, t_solv = [], 0.0, 0.0
     for i, rid in enumerate([ridge, *ladder]):
