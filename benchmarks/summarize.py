@@ -114,6 +114,14 @@ def table() -> str:
             f"share of re-solves, range over N | {best['first_compile_s'] * 1e3:.0f} ms -> "
             f"{best['resolve_compile_s'] * 1e3:.1f} ms; up to {worst['resolve_compile_share']:.0%}"
             f" (the solves take ~1 ms) |")
+        path_rows = [r for r in rs["rows"] if "path_speedup" in r]
+        if path_rows:
+            sp = [r["path_speedup"] for r in path_rows]
+            cs = [r["path_compile_share"] for r in path_rows]
+            lines.append(
+                f"| resolve: `solve_path` (10 lam) | time of one `solve` per lam / the path; "
+                f"compile share of the path's re-solves (whole solve time), range over N | "
+                f"{min(sp):.1f}-{max(sp):.1f}x; {min(cs):.0%}-{max(cs):.0%} |")
     sz = _load("size")
     if sz:
         s = sz["summary"]
