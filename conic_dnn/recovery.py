@@ -102,7 +102,8 @@ def _wedge_neurons(solution) -> Recovery:
     return Recovery(Z, worst, failed, failed == 0)
 
 
-def recover_neurons(solution, activation, tol: float = 1e-10, seed: int = 0) -> Recovery:
+def recover_neurons(solution, activation, tol: float = 1e-10, seed: int = 0,
+                    rank_rtol: float = 1e-10) -> Recovery:
     """Explicit neurons whose generators sum to the solution's ``(K, G)``.
 
     Parameters
@@ -113,6 +114,8 @@ def recover_neurons(solution, activation, tol: float = 1e-10, seed: int = 0) -> 
         Relative residual accepted for a CP factorisation.
     seed : int
         Seed of the factorisation's restarts (deterministic).
+    rank_rtol : float
+        Eigenvalues of a block below ``rank_rtol`` times its largest are dropped.
     """
     N = solution.K.shape[0]
     if activation.is_linear:
@@ -135,7 +138,7 @@ def recover_neurons(solution, activation, tol: float = 1e-10, seed: int = 0) -> 
         # default budget spent minutes on N = 12 blocks that have no factorisation)
         n = C.shape[0]
         budget = {} if n <= 4 else {"n_restarts": 2, "max_iter": 300, "max_rank": 2 * n}
-        fac = cp_factorize(Cc, tol=tol, seed=seed + i, rank_rtol=1e-10, **budget)
+        fac = cp_factorize(Cc, tol=tol, seed=seed + i, rank_rtol=rank_rtol, **budget)
         B = np.maximum(fac.B, 0.0)
         res = float(np.linalg.norm(B @ B.T - C) / np.linalg.norm(C))
         worst = max(worst, res)
