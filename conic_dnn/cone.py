@@ -63,6 +63,30 @@ def _stack_vec(blocks: list) -> cp.Expression:
     return cp.hstack(vecs) if len(vecs) > 1 else vecs[0]
 
 
+def _kron_rows(D: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``kron(D_i B_i, D_i B_i)`` for every pattern ``i`` (``D`` the diagonals, ``(m, N)``;
+    ``B`` of shape ``(m, N, r)``): an array ``(m, N^2, r^2)``, rows ``k N + j``, columns
+    ``b r + a`` (so that ``vec(U W U^T) = kron(U, U) vec(W)``, column-major)."""
+    U = D[:, :, None] * B
+    m, N, r = U.shape
+    return np.einsum("ikb,ija->ikjba", U, U).reshape(m, N * N, r * r)
+
+
+class _WedgeBlock:
+    """Block ``i`` of the wedge variable, read as the 2 x 2 matrix ``[[a, b], [b, c]]``."""
+
+    def __init__(self, var: cp.Variable, i: int):
+        self.var, self.i = var, i
+
+    @property
+    def value(self):
+        v = self.var.value
+        if v is None:
+            return None
+        a, b, c = v[:, self.i]
+        return np.array([[a, b], [b, c]])
+
+
 def _wedge(Q: np.ndarray, s: np.ndarray, tol: float = 1e-12) -> np.ndarray:
     """The two extreme rays (unit columns, ``2 x 2``) of the cell ``{v : s * (Q v) >= 0}`` of
     a plane (``Q`` with 2 columns, not all rows parallel, so every cell is a wedge of angle
@@ -203,22 +227,28 @@ class CovarianceCone:
         else:
             B = None
         m = len(self.patterns)
-        if B is not None:
+        nmap = None
+        if self.wedges is not None:
+            # one (3, m) variable holding (a, b, c) of M_i = [[a, b], [b, c]]: M_i PSD as one
+            # vectorised second-order cone a + c >= ||(2b, a - c)||, and C_i >= 0 iff b >= 0.
+            # No PSD variables: compiles 2-3x faster than m 2 x 2 PSD blocks (N = 4, 8)
+            self._bases = list(B)
+            Wv = cp.Variable((3, m), name="M")
+            self.blocks = [_WedgeBlock(Wv, i) for i in range(m)]
+            w = cp.vec(cp.vstack([Wv[0], Wv[1], Wv[1], Wv[2]]), order="F")  # vec(M_i), i = 1..m
+            self.constraints += [cp.SOC(Wv[0] + Wv[2], cp.vstack([2 * Wv[1], Wv[0] - Wv[2]]),
+                                        axis=0), Wv[1] >= 0]
+            kmap = sp.csr_matrix(np.concatenate(_kron_rows(S, B), axis=1))   # S_i C_i S_i
+            gmap = sp.csr_matrix(np.concatenate(_kron_rows(T, B), axis=1))   # T_i C_i T_i
+        elif B is not None:
             self._bases = list(B)
             r = B.shape[2]
-            name = "M" if self.wedges is not None else "W"
-            self.blocks = [cp.Variable((r, r), PSD=True, name=f"{name}_{i}") for i in range(m)]
+            self.blocks = [cp.Variable((r, r), PSD=True, name=f"W_{i}") for i in range(m)]
             w = _stack_vec(self.blocks)
-
-            def kron(U):  # (m, N^2, r^2): kron(U_i, U_i)[k N + j, b r + a]
-                return np.einsum("ikb,ija->ikjba", U, U).reshape(len(U), N * N, r * r)
-            kmap = np.concatenate(kron(S[:, :, None] * B), axis=1)      # S_i C_i S_i
-            gmap = np.concatenate(kron(T[:, :, None] * B), axis=1)      # T_i C_i T_i
-            if self.wedges is not None:  # C_i >= 0 iff the off-diagonal of W_i is >= 0
-                nmap = sp.block_diag([np.eye(4)[[2]]] * m, format="csr")
-            else:
-                nmap = sp.block_diag(list(kron(B)[:, upper]), format="csr")
-            kmap, gmap = sp.csr_matrix(kmap), sp.csr_matrix(gmap)
+            kmap = sp.csr_matrix(np.concatenate(_kron_rows(S, B), axis=1))   # S_i C_i S_i
+            gmap = sp.csr_matrix(np.concatenate(_kron_rows(T, B), axis=1))   # T_i C_i T_i
+            entries = _kron_rows(np.ones_like(S), B)[:, upper]                # C_i, j < k
+            nmap = sp.block_diag(list(entries), format="csr")
         else:  # C_i = W_i: diagonal maps vec(W_i) -> vec(s s^T * W_i), entries -> upper part
             self._bases = None
             self.blocks = [cp.Variable((N, N), PSD=True, name=f"C_{i}") for i in range(m)]
@@ -230,7 +260,7 @@ class CovarianceCone:
             sel = (np.arange(m)[:, None] * N * N + upper[None]).ravel()
             nmap = sp.csr_matrix((np.ones(len(sel)), (np.arange(len(sel)), sel)),
                                  shape=(len(sel), m * N * N))
-        if nmap.shape[0] > 0:
+        if nmap is not None and nmap.shape[0] > 0:
             self.constraints.append(nmap @ w >= 0)
         self.K = cp.reshape(kmap @ w, (N, N), order="F")
         self.G = cp.reshape(gmap @ w, (N, N), order="F")
