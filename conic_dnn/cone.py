@@ -10,7 +10,10 @@
     restricted to a subspace ``range(Q)`` (first layer: ``range(X)``), each block is
     parametrised as ``C_P = S_P Q W_P Q^T S_P`` with ``W_P`` PSD (facial reduction: the
     range condition holds by construction and the blocks are ``r x r``), and only the patterns
-    of the hyperplane arrangement are used.
+    of the hyperplane arrangement are used. In a plane (``r = 2``) every cell is a wedge with
+    two edges ``E_P`` and the block is ``C_P = S_P E_P M_P E_P^T S_P`` with ``M_P`` 2 x 2,
+    PSD (a second-order cone) with a nonnegative off-diagonal: exactly the completely positive
+    cone of the cell, so the representation is exact for any N.
 ``"lifted"``
     ``w = (z_+, z_-)`` in R^{2N}; one ``2N x 2N`` DNN block ``M`` with ``diag(M_{+-}) = 0``;
     ``K = M_{++} - M_{+-} - M_{-+} + M_{--}``, ``G = a^2 M_{++} - ab (M_{+-} + M_{-+})
@@ -22,6 +25,7 @@ Usage in a model of one's own::
 
     K = cp.Variable((N, N), symmetric=True); G = cp.Variable((N, N), symmetric=True)
     cons = cone_constraints(K, G, "relu")            # (K, G) in S_s (relaxed for N > 4)
+    cons = cone_constraints(K, G, "relu", H=X)       # neurons in range(X); exact if rank X <= 2
     cp.Problem(objective, cons + my_constraints)
 """
 
@@ -130,8 +134,12 @@ class CovarianceCone:
         The pre- and post-activation covariances (``G`` without any bias shift).
     constraints : list of cvxpy.Constraint
         Everything that makes ``(K, G)`` a member.
-    blocks : list of cvxpy.Variable
-        ``W_P`` per pattern (``"pattern"``), ``[M]`` (``"lifted"``) or ``[M]`` (identity).
+    blocks : list
+        cvxpy Variables: ``W_P`` per pattern (``"pattern"``), ``[M]`` (``"lifted"``) or ``[M]``
+        (identity). In a plane, read-only views (``.value``: the 2 x 2 ``M_P``) of the single
+        variable ``wedge_variable``.
+    wedge_variable : cvxpy.Variable, shape (3, m), or None
+        In a plane: the entries ``(a, b, c)`` of every ``M_P = [[a, b], [b, c]]``.
     patterns : ndarray of bool or None
     Q : ndarray, shape (N, r)
         Basis of the subspace the neurons live in (identity matrix when unrestricted).
@@ -167,7 +175,7 @@ class CovarianceCone:
         self.blocks: list = []
         self.patterns = None
         self._bases = None
-        self.wedges = None
+        self.wedges = self.wedge_variable = None
         if act.is_linear:
             self._identity()
         elif representation == "pattern":
@@ -233,7 +241,7 @@ class CovarianceCone:
             # vectorised second-order cone a + c >= ||(2b, a - c)||, and C_i >= 0 iff b >= 0.
             # No PSD variables: compiles 2-3x faster than m 2 x 2 PSD blocks (N = 4, 8)
             self._bases = list(B)
-            Wv = cp.Variable((3, m), name="M")
+            Wv = self.wedge_variable = cp.Variable((3, m), name="M")
             self.blocks = [_WedgeBlock(Wv, i) for i in range(m)]
             w = cp.vec(cp.vstack([Wv[0], Wv[1], Wv[1], Wv[2]]), order="F")  # vec(M_i), i = 1..m
             self.constraints += [cp.SOC(Wv[0] + Wv[2], cp.vstack([2 * Wv[1], Wv[0] - Wv[2]]),
