@@ -100,14 +100,23 @@ def _solve_program(problem, prog, ridge, solver, solver_options):
     raise AssertionError("unreachable")  # the last rung returns or raises
 
 
+def _closes_gap(problem, net, value: float, tol: float) -> bool:
+    """True when ``net`` is already certified by the program value or the dual bound."""
+    obj = loss_parameters(problem, net.weights)
+    slack = tol * abs(obj) + 1e-14
+    dual, _ = _dual_bound(problem, net.predict(problem.X))
+    lower = max(value if value <= obj + slack else -np.inf, -np.inf if dual is None else dual)
+    return obj - lower <= slack
+
+
 def _master_refine(problem, net):
     """Squared loss: the optimal output weights for the network's own neuron directions, by
     the group-lasso master of column generation (duality gap 1e-12 over these directions;
     :func:`conic_dnn.group_lasso.master_numpy`). The polish stops at a gradient tolerance; this
-    exact step is what lets the dual bound certify large instances. Kept only if the loss
-    drops."""
+    exact step is what lets the dual bound certify large instances. Run only when the gap is
+    still open (it can take 0.3 s for k = 3); kept only if the loss drops."""
     from .column_generation import _network
-    from .group_lasso import master_numpy
+    from .group_lasso import master_cvxpy, master_numpy
 
     W1, W2 = net.weights
     norms = np.linalg.norm(W1, axis=1)
@@ -118,8 +127,11 @@ def _master_refine(problem, net):
     V0 = (W2[:, : W1.shape[0]][:, live] * norms[live]).T
     c0 = W2[:, -1] if problem.bias > 0 else None
     V, c, _, converged = master_numpy(problem, U, V0, c0)
-    if not converged:
-        return net
+    if not converged:  # the SOC program over the same directions (as column generation does)
+        try:
+            V, c, _ = master_cvxpy(problem, U, None)
+        except SolverFailedError:
+            return net
     cand, _ = _network(problem, U, V, c)
     if loss_parameters(problem, cand.weights) < loss_parameters(problem, net.weights):
         return cand
@@ -160,7 +172,7 @@ def solve_two_layer(problem, representation: str = "pattern", solver=None, solve
     obj_unpolished = loss_parameters(problem, net.weights)
     if polish_network:
         net = polish(problem, net)
-        if _dual_available(problem):
+        if _dual_available(problem) and not _closes_gap(problem, net, sol.value, tol):
             net = _master_refine(problem, net)
     objective = loss_parameters(problem, net.weights)
     zero = network_from_hidden(problem, [np.zeros((N, 0))], solver, solver_options)
