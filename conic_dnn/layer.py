@@ -112,11 +112,10 @@ class LayerProgram:
         if self.bias > 0:
             Gtot = Gtot + self.bias**2 * np.ones((N, N))
         cost = cp.trace(self.A @ self.cone.K)
-        # matrix_frac(X, Gtot) = min tr(T) s.t. [[Gtot, X], [X^T, T]] PSD, written out: cvxpy's
-        # own canonicalisation adds the N(N-1)/2 equalities upper(G) = upper(G^T) because it
-        # cannot see that G is symmetric (it is, by construction) -- redundant rows that made
-        # Clarabel inaccurate or fail from N ~ 8 on; and lam * matrix_frac(Z, G + rho I) with
-        # two Parameters in one product would not be DPP
+        # matrix_frac(X, Gtot) = min tr(T) s.t. [[Gtot, X], [X^T, T]] PSD, written out:
+        # lam * matrix_frac(Z, G + rho I) multiplies two Parameters (not DPP), and cvxpy's own
+        # canonicalisation adds N(N-1)/2 redundant equalities upper(G) = upper(G^T) because it
+        # cannot see that G is symmetric (it is, by construction)
         cons = list(self.cone.constraints)
         if last:
             if loss is None or k is None:
@@ -165,7 +164,7 @@ class LayerProgram:
 
     def set_ridge(self, ridge: float) -> None:
         """Change the ridge (relative to ``tr(G_prev) / N``) without recompiling."""
-        if not (isinstance(ridge, (int, float)) and ridge >= 0):
+        if isinstance(ridge, bool) or not (isinstance(ridge, (int, float)) and ridge >= 0):
             raise ValueError(f"ridge: expected a number >= 0, got {ridge!r}")
         self.ridge = float(ridge)
         self.rho.value = self.ridge * self._g

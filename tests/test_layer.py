@@ -40,7 +40,7 @@ def test_set_ridge_re_solves_without_recompiling(program):
     assert prog.rho.value == pytest.approx(1e-8 * np.trace(p.G0) / p.N)
 
 
-@pytest.mark.parametrize("bad", [-1.0, "1e-8", None])
+@pytest.mark.parametrize("bad", [-1.0, "1e-8", None, True])
 def test_set_ridge_rejects_bad_values(program, bad):
     with pytest.raises(ValueError, match="ridge: expected a number >= 0"):
         program[1].set_ridge(bad)
