@@ -13,6 +13,10 @@ prune NETWORK.npz DATA
     Caratheodory / LP pruning; prints the sparsity report, writes the pruned network.
 certify NETWORK.npz DATA
     Per-layer certificates; exit code 0 when every layer is certified, 1 otherwise.
+path DATA --lams 1e-3,1e-2,1e-1
+    A depth-2 regularisation path through one compiled cone program
+    (:func:`conic_dnn.solve_path`): objective, lower bound, gap, certificate and width per
+    ``lam``.
 
 Every command takes ``--json`` (machine-readable output) and ``--quiet``. Bad input gives one
 line on stderr and exit code 2.
@@ -166,6 +170,41 @@ def _solve(args) -> int:
     return 0
 
 
+def _parse_lams(text: str) -> list[float]:
+    try:
+        lams = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise CLIError(f"--lams: expected comma-separated numbers, got {text!r}") from None
+    if not lams:
+        raise CLIError(f"--lams: expected comma-separated numbers, got {text!r}")
+    return lams
+
+
+def _path(args) -> int:
+    import conic_dnn as cd
+
+    X, Y = load_data(args.data, args.targets)
+    lams = _parse_lams(args.lams)
+    # the problem's own lam is not used (solve_path checks lams)
+    p = cd.Problem(X, Y, 2, 1.0, activation=args.activation, loss=args.loss, bias=args.bias)
+    results = cd.solve_path(p, lams, method=args.method, solver=args.solver,
+                            progress=not (args.quiet or args.json))
+    rows = [{"lam": lam, **_result_dict(r)} for lam, r in zip(lams, results)]
+    if args.json:
+        _emit_json({"path": rows})
+        return 0
+    _print(args, f"regularisation path, {p.N} points, depth 2, {results[0].method} program "
+                 f"(compiled once)")
+    _print(args, f"{'lam':>10} {'objective':>12} {'lower bound':>12} {'rel. gap':>9} "
+                 f"{'certified':>9} {'width':>5}")
+    for r in rows:
+        rel = r["gap"] / abs(r["objective"]) if r["objective"] else float("nan")
+        _print(args, f"{r['lam']:>10.3g} {r['objective']:>12.8g} {r['lower_bound']:>12.8g} "
+                     f"{rel:>9.1e} {'yes' if r['certified'] else 'no':>9} "
+                     f"{r['widths'][0]:>5}")
+    return 0
+
+
 def _load_network(path):
     from .network import Network
 
@@ -218,15 +257,16 @@ def _certify(args) -> int:
 
 
 # --- parser --------------------------------------------------------------------------------
-def _common(sp, data=True, network=False):
+def _common(sp, data=True, network=False, lam=True):
     if network:
         sp.add_argument("network", help="network .npz (as written by solve / Network.save)")
     if data:
         sp.add_argument("data", help=".npz with arrays X, Y, or .csv")
         sp.add_argument("--targets", type=int, default=1,
                         help="CSV: number of trailing target columns (default 1)")
-        sp.add_argument("--lam", type=float, default=None if not network else 1e-2,
-                        required=not network, help="regularisation strength")
+        if lam:
+            sp.add_argument("--lam", type=float, default=None if not network else 1e-2,
+                            required=not network, help="regularisation strength")
         sp.add_argument("--bias", type=float, default=0.0, help="the paper's beta (default 0)")
         sp.add_argument("--loss", default="mse", help="mse, logistic, hinge, cross_entropy")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
@@ -258,6 +298,14 @@ def _parser() -> argparse.ArgumentParser:
     _common(c, network=True)
     c.add_argument("--tol", type=float, default=CERT_TOL,
                    help=f"relative tolerance of the margins (default {CERT_TOL:g})")
+    pa = sub.add_parser("path", help="a depth-2 regularisation path (one compiled program)")
+    _common(pa, lam=False)
+    pa.add_argument("--lams", default="1e-3,3e-3,1e-2,3e-2,1e-1",
+                    help="comma-separated values of lam (default 1e-3,3e-3,1e-2,3e-2,1e-1)")
+    pa.add_argument("--activation", default="relu", help="relu, leaky_relu, abs, identity")
+    pa.add_argument("--method", default="auto",
+                    help="auto, pattern, lifted, column_generation (squared loss)")
+    pa.add_argument("--solver", default=None, help="CLARABEL, MOSEK, SCS (default: automatic)")
     return parser
 
 
@@ -268,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed one line of usage error
         return int(exc.code or 0)
-    handlers = {"demo": _demo, "solve": _solve, "prune": _prune, "certify": _certify}
+    handlers = {"demo": _demo, "solve": _solve, "prune": _prune, "certify": _certify,
+                "path": _path}
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -109,3 +109,26 @@ def test_bad_shapes_exit_2(tmp_path, capsys):
 def test_usage_error_exit_2(capsys):
     assert cli.main(["solve"]) == 2
     assert cli.main(["frobnicate"]) == 2
+
+
+def test_path_matches_solve_per_lam(data_npz, capsys):
+    assert cli.main(["path", str(data_npz), "--lams", "0.05,0.005", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["path"]
+    X, Y = cli.load_data(data_npz)
+    assert [r["lam"] for r in rows] == [0.05, 0.005]
+    for r in rows:
+        ref = cd.solve(cd.Problem(X, Y, 2, r["lam"]))
+        assert r["certified"] and r["lower_bound"] <= r["objective"]
+        assert r["objective"] == pytest.approx(ref.objective, rel=2e-6)
+    assert cli.main(["path", str(data_npz), "--lams", "0.05", "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("lams, message", [
+    ("0.1,x", "--lams: expected comma-separated numbers, got '0.1,x'"),
+    (",", "--lams: expected comma-separated numbers"),
+    ("0.1,-1", "lams: expected a non-empty sequence of finite numbers > 0"),
+])
+def test_path_bad_lams_exit_2(lams, message, data_npz, capsys):
+    assert cli.main(["path", str(data_npz), "--lams", lams]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
