@@ -5,7 +5,9 @@ The pipeline (one module per stage)::
     data -> Problem (problem.py)
          -> formulations: parameters / activations / covariances (formulations.py, forces.py)
          -> the cone S_s and one layer's cone program (cone.py, layer.py, solvers.py)
-         -> solvers: global two-layer, block-coordinate for deeper (two_layer.py, alternating.py)
+         -> solvers: global two-layer, block-coordinate for deeper (two_layer.py, alternating.py),
+            column generation (column_generation.py, pricing.py, group_lasso.py); entry points
+            solve / solve_path (solve.py)
          -> neuron decomposition: CP factorisation, Caratheodory / LP (decompose.py, recovery.py)
          -> Network: plain weight matrices (network.py); training baselines (training.py)
          -> certificates (dual_cone.py, certificate.py), sparsity reports (sparsity.py);
