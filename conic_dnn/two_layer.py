@@ -183,12 +183,11 @@ def solve_two_layer(problem, representation: str = "pattern", solver=None, solve
     # above the loss of a real network proves it did not (seen on badly scaled data)
     slack = tol * abs(objective) + 1e-14  # relative: objectives can be ~1e-7 on scaled data
     valid = value <= objective + slack
-    lower = value if valid else float("-inf")
+    # a value above the returned network's loss (within the slack: the solver's accuracy) is
+    # clipped to that loss, so a reported lower bound never exceeds the objective
+    lower = min(value, objective) if valid else float("-inf")
     dual, dual_method = _dual_bound(problem, Zs_out=net.predict(problem.X))
-    # the rigorous dual bound replaces the program value when that is invalid, below it, or
-    # above the loss of the returned network (then the solver was demonstrably off, even if
-    # within the slack)
-    if dual is not None and (dual > lower or value > objective):
+    if dual is not None and dual > lower:  # rigorous: replaces an invalid or lower value
         lower, valid = dual, True
     gap = objective - lower
     certified = bool(valid and gap <= slack)

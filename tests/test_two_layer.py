@@ -225,3 +225,24 @@ def test_ridge_ladder_when_the_first_solve_fails(monkeypatch, rng):
     q = _instance(rng, 5, 5, 1, "relu", lam=0.02)
     with pytest.raises(cd.SolverFailedError, match="forced"):
         cd.solve(q)
+
+
+def test_program_value_above_the_loss_is_clipped(monkeypatch, rng):
+    """A program value above the returned network's loss but within the solver-accuracy
+    slack (simulated: +5e-7 relative) is reported as the loss itself: the lower bound never
+    exceeds the objective. rank(H0) = 3: no dual bound to fall back on."""
+    from conic_dnn import layer as layer_mod
+
+    real_read = layer_mod.LayerProgram.read
+
+    def inflated(self, info):
+        sol = real_read(self, info)
+        object.__setattr__(sol, "value", sol.value * (1 + 5e-7))
+        return sol
+
+    monkeypatch.setattr(layer_mod.LayerProgram, "read", inflated)
+    p = _instance(rng, 4, 3, 1, "relu", lam=0.02)
+    res = cd.solve(p)
+    assert res.info["dual_bound"] is None
+    assert res.info["program_value"] > res.objective
+    assert res.lower_bound == res.objective and res.gap == 0.0 and res.certified
