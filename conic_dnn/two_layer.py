@@ -100,13 +100,21 @@ def _solve_program(problem, prog, ridge, solver, solver_options):
     raise AssertionError("unreachable")  # the last rung returns or raises
 
 
-def _closes_gap(problem, net, value: float, tol: float) -> bool:
-    """True when ``net`` is already certified by the program value or the dual bound."""
-    obj = loss_parameters(problem, net.weights)
-    slack = tol * abs(obj) + 1e-14
-    dual, _ = _dual_bound(problem, net.predict(problem.X))
-    lower = max(value if value <= obj + slack else -np.inf, -np.inf if dual is None else dual)
-    return obj - lower <= slack
+def _bounds(problem, net, value: float, tol: float) -> dict:
+    """The network's loss and the best lower bound: the program's value if the solver was
+    accurate (a value above the loss of a real network proves it was not, beyond the slack;
+    within it the value is clipped to that loss, so a lower bound never exceeds the objective)
+    and the rigorous dual bound where available (it replaces an invalid or lower value)."""
+    objective = loss_parameters(problem, net.weights)
+    slack = tol * abs(objective) + 1e-14  # relative: objectives can be ~1e-7 on scaled data
+    valid = value <= objective + slack
+    lower = min(value, objective) if valid else float("-inf")
+    dual, method = _dual_bound(problem, Zs_out=net.predict(problem.X))
+    if dual is not None and dual > lower:
+        lower, valid = dual, True
+    return {"objective": objective, "slack": slack, "valid": valid, "lower": lower,
+            "dual": dual, "dual_method": method,
+            "certified": bool(valid and objective - lower <= slack)}
 
 
 def _master_refine(problem, net):
@@ -170,27 +178,20 @@ def solve_two_layer(problem, representation: str = "pattern", solver=None, solve
         Z1 = Z1[:, keep] * np.sqrt(c)
     net = network_from_hidden(problem, [Z1], solver, solver_options)
     obj_unpolished = loss_parameters(problem, net.weights)
+    value = float(sol.value)
     if polish_network:
         net = polish(problem, net)
-        if _dual_available(problem) and not _closes_gap(problem, net, sol.value, tol):
-            net = _master_refine(problem, net)
-    objective = loss_parameters(problem, net.weights)
+    bounds = _bounds(problem, net, value, tol)
+    if polish_network and _dual_available(problem) and not bounds["certified"]:
+        refined = _master_refine(problem, net)  # exact output step: only while the gap is open
+        if refined is not net:
+            net, bounds = refined, _bounds(problem, refined, value, tol)
     zero = network_from_hidden(problem, [np.zeros((N, 0))], solver, solver_options)
-    if loss_parameters(problem, zero.weights) <= objective:  # e.g. Y = 0: the zero network
-        net, objective = zero, loss_parameters(problem, zero.weights)
-    value = float(sol.value)
-    # the program's value is a lower bound only if the solver solved it accurately; a value
-    # above the loss of a real network proves it did not (seen on badly scaled data)
-    slack = tol * abs(objective) + 1e-14  # relative: objectives can be ~1e-7 on scaled data
-    valid = value <= objective + slack
-    # a value above the returned network's loss (within the slack: the solver's accuracy) is
-    # clipped to that loss, so a reported lower bound never exceeds the objective
-    lower = min(value, objective) if valid else float("-inf")
-    dual, dual_method = _dual_bound(problem, Zs_out=net.predict(problem.X))
-    if dual is not None and dual > lower:  # rigorous: replaces an invalid or lower value
-        lower, valid = dual, True
+    if loss_parameters(problem, zero.weights) <= bounds["objective"]:  # e.g. Y = 0
+        net, bounds = zero, _bounds(problem, zero, value, tol)
+    objective, lower, valid = bounds["objective"], bounds["lower"], bounds["valid"]
+    dual, dual_method, certified = bounds["dual"], bounds["dual_method"], bounds["certified"]
     gap = objective - lower
-    certified = bool(valid and gap <= slack)
     Zs = net.forward(problem.X)
     covs = covariances_from_activations(problem, Zs)
     if dual is not None and lower == dual:
