@@ -4,8 +4,9 @@ For every instance of the grid (Gaussian ``X`` (N, d), ``Y`` (N, k = 1), ``lam =
 seeded; ``d = 2`` without bias and ``d = 1`` with bias 1, both with ``rank(H0) = 2`` so the
 pricing is exact) this script measures, in one process:
 
-* ``conic_dnn.column_generation.solve_column_generation(p)`` (``tol = 1e-6``): wall time, its
-  split into master (group-lasso SOC programs) and pricing time, rounds, dictionary size,
+* ``conic_dnn.two_layer.column_generation.solve_column_generation(p)`` (``tol = 1e-6``):
+  wall time, its split into master (group-lasso SOC programs) and pricing time, rounds,
+  dictionary size,
   width of the returned network, final gap (absolute and relative) and the certificate;
 * for ``N <= 12`` the exact pattern program ``conic_dnn.solve(p, method="pattern")``: its time,
   the relative objective difference ``(F_cg - F_pattern) / F_pattern`` and the time ratio
@@ -29,7 +30,7 @@ import warnings
 import numpy as np
 
 import conic_dnn as cd
-from conic_dnn.column_generation import solve_column_generation
+from conic_dnn.two_layer.column_generation import solve_column_generation
 
 try:
     from . import _common as common

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common  # noqa: E402
 
 import conic_dnn as cd  # noqa: E402
-from conic_dnn.decompose import generator_matrix  # noqa: E402
+from conic_dnn.neurons.decompose import generator_matrix  # noqa: E402
 
 NAME = "pruning"
 

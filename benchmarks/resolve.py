@@ -1,7 +1,8 @@
 """Re-solves of one layer program: does DPP keep cvxpy's compilation off the critical path?
 
-A two-layer program (``conic_dnn.layer.LayerProgram``, ReLU, pattern representation) is built
-once per N in {3, 4, 6, 8} (d = 2), then re-solved for 10 values of ``lam`` and 10 new target
+A two-layer program (``conic_dnn.cone.layer_program.LayerProgram``, ReLU, pattern representation)
+is built once per N in {3, 4, 6, 8} (d = 2), then re-solved for 10 values of ``lam`` and 10 new
+target
 vectors ``Y`` (Parameters, so cvxpy reuses the compiled problem). Reported per N: the first
 solve's compilation time, the median compilation and solver times of the re-solves, and the
 compilation share of the re-solves (target of the performance issue: under 20 %).
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common  # noqa: E402
 
 import conic_dnn as cd  # noqa: E402
-from conic_dnn.layer import LayerProgram  # noqa: E402
+from conic_dnn.cone.layer_program import LayerProgram  # noqa: E402
 
 NAME = "resolve"
 

@@ -9,9 +9,9 @@ flagged: the cone program's value is then not a valid bound.
 
 Chordal decomposition: Clarabel decomposes a PSD cone whose aggregate sparsity pattern is
 chordal and not dense (``chordal_decomposition_enable``, on by default). The same programs
-(``conic_dnn.two_layer.build_program``: pattern d = N, lifted d = N and d = 2) are solved with it
-on and off, twice each: reported are the solver times and whether the values agree bit for bit
-(they do when Clarabel found nothing to decompose).
+(``conic_dnn.two_layer.cone_program.build_program``: pattern d = N, lifted d = N and d = 2)
+are solved with it on and off, twice each: reported are the solver times and whether the
+values agree bit for bit (they do when Clarabel found nothing to decompose).
 
 Run ``python benchmarks/solvers.py`` (full grid) or ``--quick`` (smoke test).
 """
@@ -45,7 +45,7 @@ def chordal_rows(instances) -> list[dict]:
     list of dict
         ``method, N, d, t_on, t_off`` (minimum solver seconds) and ``same_value``.
     """
-    from conic_dnn.two_layer import build_program
+    from conic_dnn.two_layer.cone_program import build_program
 
     opts = {"max_iter": 500, "tol_gap_abs": 1e-8, "tol_gap_rel": 1e-8, "tol_feas": 1e-8}
     out = []

@@ -18,7 +18,18 @@ The mathematics is in the module docstrings; the conventions (samples as rows, t
 Jacot, Golikov, Hongler & Gabriel (2022), arXiv:2205.15809.
 """
 
-from .activations import (
+from .certificates.certificate import Certificate, LayerCertificate, certify
+from .certificates.sparsity import (
+    LayerSparsity,
+    SparsityReport,
+    bipartite_incidence,
+    prune,
+    sparsity_report,
+    tight_example,
+    tight_example_bound,
+)
+from .cone.covariance_cone import CovarianceCone, cone_constraints
+from .core.activations import (
     Homogeneous,
     NonHomogeneous,
     absolute,
@@ -28,10 +39,7 @@ from .activations import (
     leaky_relu,
     relu,
 )
-from .certificate import Certificate, LayerCertificate, certify
-from .column_generation import solve_column_generation
-from .cone import CovarianceCone, cone_constraints
-from .errors import (
+from .core.errors import (
     ConicDNNError,
     ConvergenceWarning,
     DecompositionWarning,
@@ -39,8 +47,8 @@ from .errors import (
     SizeLimitError,
     SolverFailedError,
 )
-from .forces import Forces, attraction_repulsion
-from .formulations import (
+from .core.forces import Forces, attraction_repulsion
+from .core.formulations import (
     activations_from_weights,
     covariances_from_activations,
     loss_activations,
@@ -50,22 +58,14 @@ from .formulations import (
     range_residuals,
     range_violations,
 )
+from .core.losses import MSE, CrossEntropy, Hinge, Huber, Logistic, Loss, get_loss
+from .core.network import Network
+from .core.problem import Problem
+from .core.result import Result
 from .interop import from_torch, to_torch
-from .losses import MSE, CrossEntropy, Hinge, Huber, Logistic, Loss, get_loss
-from .network import Network
-from .problem import Problem
-from .result import Result
 from .solve import solve, solve_path
-from .sparsity import (
-    LayerSparsity,
-    SparsityReport,
-    bipartite_incidence,
-    prune,
-    sparsity_report,
-    tight_example,
-    tight_example_bound,
-)
-from .training import TrainingResult, train_adam, train_lbfgs
+from .training.gradient import TrainingResult, train_adam, train_lbfgs
+from .two_layer.column_generation import solve_column_generation
 
 __version__ = "0.1.0"
 

@@ -75,7 +75,7 @@ def load_data(path, targets: int = 1):
 
 
 def _problem(args, X, Y):
-    from .problem import Problem
+    from .core.problem import Problem
 
     return Problem(X, Y, args.depth, args.lam, activation=getattr(args, "activation", "relu"),
                    loss=args.loss, bias=args.bias)
@@ -206,7 +206,7 @@ def _path(args) -> int:
 
 
 def _load_network(path):
-    from .network import Network
+    from .core.network import Network
 
     path = Path(path)
     if not path.exists():
@@ -225,8 +225,10 @@ def _network_problem(args):
 def _prune(args) -> int:
     import conic_dnn as cd
 
-    if args.method not in cd.sparsity.PRUNE_METHODS:
-        raise CLIError(f"--method: expected one of {', '.join(cd.sparsity.PRUNE_METHODS)}, got "
+    from .certificates.sparsity import PRUNE_METHODS
+
+    if args.method not in PRUNE_METHODS:
+        raise CLIError(f"--method: expected one of {', '.join(PRUNE_METHODS)}, got "
                        f"{args.method!r}")
     net, p = _network_problem(args)
     report = cd.sparsity_report(p, net)  # prunes with both methods

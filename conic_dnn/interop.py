@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import Homogeneous, get_activation, leaky_relu
-from .network import Network
+from .core.activations import Homogeneous, get_activation, leaky_relu
+from .core.network import Network
 
 __all__ = ["from_torch", "to_torch"]
 

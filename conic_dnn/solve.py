@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cone import REPRESENTATIONS
-from .errors import SizeLimitError
-from .linalg import factor_range
-from .patterns import max_regions
-from .problem import Problem
-from .result import Result
+from .cone.covariance_cone import REPRESENTATIONS
+from .cone.patterns import max_regions
+from .core.errors import SizeLimitError
+from .core.linalg import factor_range
+from .core.problem import Problem
+from .core.result import Result
 
 __all__ = ["solve", "solve_path", "METHODS", "pattern_program_size", "MAX_PATTERN_SIZE"]
 
@@ -137,7 +137,7 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise TypeError(f"seed: expected an integer >= 0, got {seed!r}")
     # depth >= 3 options are checked for every depth: a typo must not pass silently
-    from .alternating import SWEEPS
+    from .deep.alternating import SWEEPS
 
     if sweep not in SWEEPS:
         raise ValueError(f"sweep: expected one of {', '.join(SWEEPS)}, got {sweep!r}")
@@ -150,17 +150,17 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
                              f"{problem.depth}")
         if solver_options:
             raise ValueError("solver_options: not supported with method='column_generation'")
-        from .column_generation import solve_column_generation
+        from .two_layer.column_generation import solve_column_generation
 
         return solve_column_generation(problem, tol=tol, solver=solver, seed=seed,
                                        progress=progress)
     rep = _representation(problem, method, force)
     if problem.depth == 2:
-        from .two_layer import solve_two_layer
+        from .two_layer.cone_program import solve_two_layer
 
         return solve_two_layer(problem, rep, solver, solver_options, polish_network=polish,
                                tol=tol, seed=seed)
-    from .alternating import solve_alternating
+    from .deep.alternating import solve_alternating
 
     best, values = None, []
     for i in range(n_starts):
@@ -235,7 +235,7 @@ def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None 
             if rep is None:
                 res = solve(p, method, solver, solver_options, tol=tol, seed=seed)
             else:
-                from .two_layer import build_program, solve_two_layer
+                from .two_layer.cone_program import build_program, solve_two_layer
 
                 program = program or build_program(p, rep)
                 res = solve_two_layer(p, rep, solver, solver_options, polish_network=polish,

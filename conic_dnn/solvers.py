@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import cvxpy as cp
 
-from .errors import InaccurateSolutionWarning, SolverFailedError
+from .core.errors import InaccurateSolutionWarning, SolverFailedError
 
 __all__ = ["SolveInfo", "available_solvers", "mosek_licensed", "run", "DEFAULT_OPTIONS",
            "SOLVER_NAMES"]

@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 from sklearn.datasets import make_moons  # noqa: E402
 
 import conic_dnn as cd  # noqa: E402
+from conic_dnn.neurons.decompose import generator_rank  # noqa: E402
 
 QUICK = os.environ.get("CONIC_DNN_QUICK") == "1"
 FIGURES = Path(__file__).resolve().parent / "figures"
@@ -58,7 +59,7 @@ def main():
     for N in sizes:
         problem, net, bound, widths, excess = width_sweep(N, lam, n_starts)
         Z = net.forward(problem.X)[0]
-        rank = cd.decompose.generator_rank(Z, problem.activation)
+        rank = generator_rank(Z, problem.activation)
         pc, pl = cd.prune(problem, net), cd.prune(problem, net, "lp")
         print(f"{N:>3} {N * N // 4:>6} {N * (N + 1):>7} {rank:>5} "
               f"{pc.widths[0]:>8} / {pl.widths[0]:<5} {net.loss(problem) - bound:>13.1e}")

@@ -5,7 +5,7 @@ import pytest
 from scipy.optimize import minimize_scalar
 
 import conic_dnn as cd
-from conic_dnn.training import train_lbfgs
+from conic_dnn.training.gradient import train_lbfgs
 
 
 def schatten_optimum(X, Y, lam, L):
@@ -79,7 +79,7 @@ def test_identity_middle_layer_is_the_matrix_geometric_mean(rng):
     # geometric mean K = A^-1 # B (A = pinv(G_prev)); an independent closed form
     from scipy.linalg import sqrtm
 
-    from conic_dnn.layer import LayerProgram
+    from conic_dnn.cone.layer_program import LayerProgram
 
     N, lam = 4, 0.1
     F1, F2 = rng.normal(size=(N, N)), rng.normal(size=(N, N))
@@ -101,7 +101,7 @@ def test_failed_rebuild_is_a_rejected_step(monkeypatch, rng):
     """A layer step whose min-norm rebuild fails (a pre-activation outside the numerical range
     of an ill-conditioned input; seen at depth 4, N = 12) is rejected, not raised: the solve
     goes on from the current network and the history stays monotone."""
-    import conic_dnn.alternating as alt
+    import conic_dnn.deep.alternating as alt
 
     calls = {"n": 0}
     real = alt._rebuild

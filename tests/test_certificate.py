@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import conic_dnn as cd
-from conic_dnn.certificate import (
+from conic_dnn.certificates.certificate import (
     Certificate,
     LayerCertificate,
     certify,
@@ -323,7 +323,7 @@ def test_sufficient_tests_for_larger_N(rng):
 @pytest.mark.slow
 @pytest.mark.parametrize("activation", ["relu", "abs", cd.leaky_relu(0.1)], ids=_id)
 def test_two_layer_global_optimum_is_certified(activation, rng):
-    two_layer = pytest.importorskip("conic_dnn.two_layer")
+    two_layer = pytest.importorskip("conic_dnn.two_layer.cone_program")
     X, Y = rng.normal(size=(4, 2)), rng.normal(size=(4, 1))
     p = cd.Problem(X, Y, 2, 0.05, activation=activation)
     res = two_layer.solve_two_layer(p)

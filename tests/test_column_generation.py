@@ -1,4 +1,4 @@
-"""Column generation for depth 2 (conic_dnn.column_generation) against independent oracles."""
+"""Column generation for depth 2 (conic_dnn.two_layer.column_generation) against oracles."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import conic_dnn as cd
-from conic_dnn.column_generation import lower_bound, price, solve_column_generation
-from conic_dnn.formulations import loss_parameters
+from conic_dnn.core.formulations import loss_parameters
+from conic_dnn.two_layer.column_generation import lower_bound, price, solve_column_generation
 
 from .test_two_layer import nuclear_norm_optimum
 

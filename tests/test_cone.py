@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import conic_dnn as cd
-from conic_dnn.cone import CovarianceCone, cone_constraints
-from conic_dnn.patterns import arrangement_patterns
+from conic_dnn.cone.covariance_cone import CovarianceCone, cone_constraints
+from conic_dnn.cone.patterns import arrangement_patterns
 
 
 def _member(K0, G0, activation, representation="pattern", H=None, shift=0.0):

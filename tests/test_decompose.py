@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import conic_dnn as cd
-from conic_dnn.decompose import caratheodory, cp_factorize, generator_matrix, generator_rank
+from conic_dnn.neurons.decompose import caratheodory, cp_factorize, generator_matrix, generator_rank
 
 
 def covariances(Z, act, c=None):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import conic_dnn as cd
-from conic_dnn.formulations import layer_inputs
+from conic_dnn.core.formulations import layer_inputs
 
 from .conftest import random_weights
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import conic_dnn as cd
-from conic_dnn.formulations import layer_inputs
+from conic_dnn.core.formulations import layer_inputs
 
 from .conftest import ACTIVATIONS, random_weights
 

@@ -1,4 +1,4 @@
-"""The restricted master (conic_dnn.group_lasso): the numpy solver against the cvxpy SOCP."""
+"""The restricted master (conic_dnn.two_layer.group_lasso): numpy solver vs the cvxpy SOCP."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from conic_dnn.group_lasso import master_cvxpy, master_numpy
+from conic_dnn.two_layer.group_lasso import master_cvxpy, master_numpy
 
 from .test_column_generation import _problem
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import conic_dnn as cd
-from conic_dnn.two_layer import build_program
+from conic_dnn.two_layer.cone_program import build_program
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def test_programs_are_dpp_for_every_representation(rng):
         p = cd.Problem(rng.normal(size=(4, d)), rng.normal(size=(4, 1)), 2, 0.1, bias=bias)
         for rep in ("pattern", "lifted"):
             assert build_program(p, rep).problem.is_dpp()
-    from conic_dnn.layer import LayerProgram
+    from conic_dnn.cone.layer_program import LayerProgram
 
     assert LayerProgram(4, cd.get_activation("relu"), last=False).problem.is_dpp()
 

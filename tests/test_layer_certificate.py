@@ -1,4 +1,4 @@
-"""One layer's certificate (conic_dnn.layer_certificate): the numerical range and its
+"""One layer's certificate (conic_dnn.certificates.layer_certificate): the numerical range and its
 rigorous truncation.
 
 Oracle: the SVD computed directly, and a certified global optimum (depth 2, identity
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import conic_dnn as cd
-from conic_dnn.layer_certificate import RANGE_RTOL, _svd_range
+from conic_dnn.certificates.layer_certificate import RANGE_RTOL, _svd_range
 
 
 def test_svd_range_reports_the_largest_dropped_value(rng):

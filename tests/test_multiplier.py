@@ -1,4 +1,4 @@
-"""The certifying-multiplier SDP (conic_dnn.multiplier) against independent oracles.
+"""The certifying-multiplier SDP (conic_dnn.certificates.multiplier) against independent oracles.
 
 Oracles: the fixed-multiplier dual-cone SDP (a second formulation, without the Schur
 complement), and dense sampling of the unit circle of incoming weights (``d = 2``: the
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import conic_dnn as cd
-from conic_dnn.dual_cone import _margin
-from conic_dnn.multiplier import certifying_multiplier
+from conic_dnn.certificates.multiplier import certifying_multiplier
+from conic_dnn.cone.dual_cone import _margin
 
 
 def circle_min(X, V, act):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conic_dnn.patterns import (
+from conic_dnn.cone.patterns import (
     all_patterns,
     arrangement_patterns,
     max_regions,
@@ -61,7 +61,7 @@ def test_useful_patterns():
 def test_circle_sweep_matches_lp_enumeration(kind, rng):
     """rank 2: the exact angular sweep and the LP enumeration (an independent method) give
     the same cells, with parallel / antiparallel rows and for rank-2 data in R^3."""
-    from conic_dnn.patterns import _cells_circle, _cells_lp
+    from conic_dnn.cone.patterns import _cells_circle, _cells_lp
 
     F = rng.normal(size=(9, 2))
     if kind == "parallel":

@@ -1,4 +1,4 @@
-"""Pricing (conic_dnn.pricing): the exact rank-2 maximiser against dense sampling of the
+"""Pricing (conic_dnn.two_layer.pricing): the exact rank-2 maximiser against dense sampling of the
 circle including the kink angles."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import conic_dnn as cd
-from conic_dnn.pricing import price
+from conic_dnn.two_layer.pricing import price
 
 from .test_column_generation import _problem
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import conic_dnn as cd
-from conic_dnn.recovery import recover_neurons
-from conic_dnn.two_layer import build_program
+from conic_dnn.neurons.recovery import recover_neurons
+from conic_dnn.two_layer.cone_program import build_program
 
 
 @pytest.mark.parametrize("act", ["relu", "leaky_relu", "abs"])

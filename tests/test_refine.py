@@ -1,4 +1,4 @@
-"""Refinement steps (conic_dnn.refine): optimal output layer, neuron balancing.
+"""Refinement steps (conic_dnn.training.refine): optimal output layer, neuron balancing.
 
 Oracles: the forward pass (predictions unchanged), the normal equations of ridge regression,
 and the per-neuron minimum of ``alpha ||w||^2 + ||v||^2 / alpha`` (AM-GM).
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import conic_dnn as cd
-from conic_dnn.refine import balance, output_weights, rebalance
+from conic_dnn.training.refine import balance, output_weights, rebalance
 
 from .conftest import random_weights
 

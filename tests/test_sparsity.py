@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 import conic_dnn as cd
-from conic_dnn.sparsity import (
+from conic_dnn.certificates.sparsity import (
     bipartite_incidence,
     prune,
     sparsity_report,
     tight_example,
     tight_example_bound,
 )
+from conic_dnn.neurons.decompose import generator_rank
 
 
 @pytest.fixture(params=[0.0, 0.7], ids=["nobias", "bias"])
@@ -114,7 +115,7 @@ def test_tight_example_is_a_certified_global_minimum(N):
     assert net.loss(p) == pytest.approx(bound, rel=1e-7)
     # the generator family has rank N^2/4: neither pruning gets below it
     Z = net.forward(p.X)[0]
-    assert cd.decompose.generator_rank(Z, p.activation) == N * N // 4
+    assert generator_rank(Z, p.activation) == N * N // 4
     for method in ("caratheodory", "lp"):
         pruned = prune(p, net, method)
         assert pruned.widths == (N * N // 4,)
@@ -199,7 +200,7 @@ def test_prune_trained_network_with_ill_conditioned_generators():
     net = cd.train_lbfgs(p, 128, n_starts=1, seed=0, max_iter=2000).network
     Zs = cd.activations_from_weights(p, list(net.weights))
     pruned = prune(p, net)
-    rank = cd.decompose.generator_rank(Zs[0], p.activation)
+    rank = generator_rank(Zs[0], p.activation)
     assert pruned.widths[0] <= rank < 128
     (K0, G0), = cd.covariances_from_activations(p, Zs)
     (K1, G1), = cd.covariances_from_activations(p, pruned.forward(p.X))
@@ -213,7 +214,7 @@ def test_prune_loss_guard_falls_back_then_keeps_the_layer(monkeypatch, rng):
     """The loss guard: a pruning that moves the loss beyond ``loss_rtol`` is replaced by the
     other method's, and when both do, the layer is kept as it was (with a warning). Here the
     "pruning" is sabotaged (weights scaled by 1.1): the oracle is the input's own loss."""
-    import conic_dnn.sparsity as sp
+    import conic_dnn.certificates.sparsity as sp
 
     N, d = 6, 3
     p = cd.Problem(rng.normal(size=(N, d)), rng.normal(size=(N, 1)), 2, 0.05)

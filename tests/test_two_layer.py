@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import conic_dnn as cd
-from conic_dnn.training import train_lbfgs
+from conic_dnn.training.gradient import train_lbfgs
 
 
 def nuclear_norm_optimum(X, Y, lam, bias=0.0):
@@ -165,7 +165,7 @@ def test_dual_bound_replaces_an_invalid_program_value(monkeypatch, rng):
     """When the cone program's value is above the returned network's loss (an inaccurate
     solve: simulated here by shifting it), the rigorous dual bound is reported instead of no
     bound."""
-    from conic_dnn import layer as layer_mod
+    from conic_dnn.cone import layer_program as layer_mod
 
     X, Y = rng.normal(size=(5, 2)), rng.normal(size=(5, 1))
     p = cd.Problem(X, Y, 2, 0.05)
@@ -204,7 +204,8 @@ def test_planar_pattern_program_is_exact_beyond_n4(N, d, bias, rng):
 def test_ridge_ladder_when_the_first_solve_fails(monkeypatch, rng):
     """A failed first solve is retried with larger ridges where the dual bound certifies
     (squared loss, rank(H0) <= 2), and not elsewhere (the error surfaces)."""
-    from conic_dnn import layer, two_layer
+    from conic_dnn.cone import layer_program as layer
+    from conic_dnn.two_layer import cone_program as two_layer
 
     orig = layer.LayerProgram.solve
 
@@ -231,7 +232,7 @@ def test_program_value_above_the_loss_is_clipped(monkeypatch, rng):
     """A program value above the returned network's loss but within the solver-accuracy
     slack (simulated: +5e-7 relative) is reported as the loss itself: the lower bound never
     exceeds the objective. rank(H0) = 3: no dual bound to fall back on."""
-    from conic_dnn import layer as layer_mod
+    from conic_dnn.cone import layer_program as layer_mod
 
     real_read = layer_mod.LayerProgram.read
 

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 import conic_dnn as cd
-from conic_dnn import layer, solvers
+from conic_dnn import solvers
+from conic_dnn.cone import layer_program as layer
 
 # ``conic_dnn.solve`` is the function (it shadows the submodule of the same name)
 solve_module = importlib.import_module("conic_dnn.solve")
-two_layer_module = importlib.import_module("conic_dnn.two_layer")
+two_layer_module = importlib.import_module("conic_dnn.two_layer.cone_program")
 
 BASE = dict(X=np.arange(6.0).reshape(3, 2), Y=np.ones(3), depth=2, lam=0.1)
 

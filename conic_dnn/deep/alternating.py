@@ -24,17 +24,18 @@ import warnings
 
 import numpy as np
 
-from .decompose import caratheodory
-from .errors import ConvergenceWarning, InaccurateSolutionWarning, SolverFailedError
-from .formulations import covariances_from_activations, layer_inputs, loss_parameters
-from .layer import LayerProgram
-from .linalg import factor_range
-from .network import Network, insert_neuron
-from .recovery import recover_neurons
-from .refine import network_from_hidden, output_weights, rebalance
-from .refine import polish as polish_net
-from .result import Result
-from .sparsity import prune
+from ..certificates.sparsity import prune
+from ..cone.layer_program import LayerProgram
+from ..core.errors import ConvergenceWarning, InaccurateSolutionWarning, SolverFailedError
+from ..core.formulations import covariances_from_activations, layer_inputs, loss_parameters
+from ..core.forward import insert_neuron
+from ..core.linalg import factor_range
+from ..core.network import Network
+from ..core.result import Result
+from ..neurons.decompose import caratheodory
+from ..neurons.recovery import recover_neurons
+from ..training.refine import network_from_hidden, output_weights, rebalance
+from ..training.refine import polish as polish_net
 
 __all__ = ["solve_alternating", "initial_network", "SWEEPS", "SUBSPACE_RTOL"]
 
@@ -151,7 +152,7 @@ def _escape(problem, net: Network, obj: float, tol: float):
     or -- for MATH.md's multiplier -- with them re-fitted to the same pre-activations);
     it is inserted with the best of a geometric range of sizes, then the network is polished.
     Returns ``(network, objective)`` or ``None`` if no layer has an improving neuron."""
-    from .certificate import certify
+    from ..certificates.certificate import certify
 
     # search only: an escape needs verified improving neurons, not bounds; the exhaustive
     # enumeration finds them exactly for N <= 8 (random starts only beyond)

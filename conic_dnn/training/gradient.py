@@ -16,8 +16,8 @@ import numpy as np
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
-from .formulations import loss_parameters
-from .network import Network
+from ..core.formulations import loss_parameters
+from ..core.network import Network
 
 __all__ = ["loss_and_gradient", "train_lbfgs", "train_adam", "TrainingResult"]
 

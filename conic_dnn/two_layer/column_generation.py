@@ -56,19 +56,19 @@ from numbers import Real
 
 import numpy as np
 
-from .dual_cone import _check_int
-from .formulations import covariances_from_activations, loss_parameters
+from ..certificates.sparsity import prune
+from ..cone.dual_cone import _check_int
+from ..cone.patterns import arrangement_patterns, max_regions
+from ..core.formulations import covariances_from_activations, loss_parameters
+from ..core.linalg import factor_range
+from ..core.losses import MSE
+from ..core.network import Network
+from ..core.problem import Problem
+from ..core.result import Result
+from ..solvers import _check_solver
 from .group_lasso import master_cvxpy as _master
 from .group_lasso import master_numpy as _master_numpy
-from .linalg import factor_range
-from .losses import MSE
-from .network import Network
-from .patterns import arrangement_patterns, max_regions
 from .pricing import lower_bound, price
-from .problem import Problem
-from .result import Result
-from .solvers import _check_solver
-from .sparsity import prune
 
 __all__ = ["solve_column_generation", "price", "lower_bound"]
 

@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .decompose import caratheodory, generator_rank
-from .errors import DecompositionWarning
-from .formulations import activations_from_weights, loss_activations, min_norm_weights
-from .network import Network, check_weights
-from .problem import Problem
+from ..core.errors import DecompositionWarning
+from ..core.formulations import activations_from_weights, loss_activations, min_norm_weights
+from ..core.forward import check_weights
+from ..core.network import Network
+from ..core.problem import Problem
+from ..neurons.decompose import caratheodory, generator_rank
 
 __all__ = ["prune", "as_network", "tight_example", "tight_example_bound", "bipartite_incidence",
            "SparsityReport", "LayerSparsity", "sparsity_report", "PRUNE_METHODS"]
@@ -54,7 +55,7 @@ def as_network(problem: Problem, network) -> Network:
     elif isinstance(network, (list, tuple)):
         net = Network(tuple(network), problem.activation, problem.bias)
     elif type(network).__module__.split(".")[0] == "torch":
-        from .interop import from_torch
+        from ..interop import from_torch
 
         net = from_torch(network)
     else:

@@ -23,7 +23,7 @@ import itertools
 import numpy as np
 from scipy.optimize import linprog
 
-from .linalg import factor_range
+from ..core.linalg import factor_range
 
 __all__ = ["all_patterns", "useful_patterns", "arrangement_patterns", "pattern_signs",
            "max_regions"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
-from .solvers import SolveInfo, run
+from ..solvers import SolveInfo, run
 
 __all__ = ["master_numpy", "master_cvxpy"]
 

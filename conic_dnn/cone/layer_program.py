@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import cvxpy as cp
 import numpy as np
 
-from .cone import CovarianceCone
-from .linalg import gram_pinv, psd_eigh, sym
-from .solvers import SolveInfo, run
+from ..core.linalg import gram_pinv, psd_eigh, sym
+from ..solvers import SolveInfo, run
+from .covariance_cone import CovarianceCone
 
 __all__ = ["LayerProgram", "LayerSolution"]
 

@@ -20,10 +20,10 @@ import numpy as np
 from scipy.linalg import null_space
 from scipy.optimize import minimize
 
-from .activations import get_activation
-from .linalg import FACTOR_RTOL, factor_range, sym
+from ..core.activations import get_activation
+from ..core.linalg import FACTOR_RTOL, factor_range, sym
+from ..solvers import run
 from .patterns import all_patterns, arrangement_patterns, max_regions, pattern_signs
-from .solvers import run
 
 __all__ = ["dual_cone_margin", "find_violating_neuron", "EXACT_MAX_N"]
 

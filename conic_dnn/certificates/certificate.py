@@ -113,7 +113,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dual_cone import (
+from ..cone.dual_cone import (
     EXACT_MAX_N,
     _check_int,
     _check_seed,
@@ -121,7 +121,10 @@ from .dual_cone import (
     dual_cone_margin,
     find_violating_neuron,
 )
-from .formulations import layer_inputs, min_norm_weights
+from ..core.formulations import layer_inputs, min_norm_weights
+from ..core.forward import check_weights, forward
+from ..core.network import Network
+from ..core.problem import Problem
 from .layer_certificate import (
     RANGE_RTOL,
     LayerCertificate,
@@ -132,8 +135,6 @@ from .layer_certificate import (
     _test_layer,
 )
 from .multiplier import certifying_multiplier
-from .network import Network, check_weights, forward
-from .problem import Problem
 
 __all__ = ["LayerCertificate", "Certificate", "certify", "dual_cone_margin",
            "find_violating_neuron", "EXACT_MAX_N"]

@@ -13,10 +13,10 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
-from .linalg import factor_range
-from .patterns import arrangement_patterns, max_regions
-from .problem import Problem
-from .solvers import run
+from ..cone.patterns import arrangement_patterns, max_regions
+from ..core.linalg import factor_range
+from ..core.problem import Problem
+from ..solvers import run
 
 __all__ = ["price", "lower_bound"]
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dual_cone import _search_only, _test
-from .formulations import layer_inputs
-from .linalg import FACTOR_RTOL, sym
-from .network import forward, insert_neuron
-from .problem import Problem
+from ..cone.dual_cone import _search_only, _test
+from ..core.formulations import layer_inputs
+from ..core.forward import forward, insert_neuron
+from ..core.linalg import FACTOR_RTOL, sym
+from ..core.problem import Problem
 
 __all__ = ["LayerCertificate", "RANGE_RTOL"]
 

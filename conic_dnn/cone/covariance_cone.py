@@ -35,7 +35,7 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from .activations import get_activation
+from ..core.activations import get_activation
 from .patterns import all_patterns, arrangement_patterns, pattern_signs, useful_patterns
 
 __all__ = ["CovarianceCone", "cone_constraints", "REPRESENTATIONS", "EXACT_PATTERN_MAX_N"]

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..cone.patterns import pattern_signs
+from ..core.linalg import psd_eigh, sym
 from .decompose import cp_factorize
-from .linalg import psd_eigh, sym
-from .patterns import pattern_signs
 
 __all__ = ["Recovery", "recover_neurons", "BLOCK_RTOL"]
 

@@ -14,11 +14,11 @@ import cvxpy as cp
 import numpy as np
 from scipy.optimize import minimize
 
-from .formulations import loss_parameters, min_norm_weights
-from .losses import MSE
-from .network import Network
-from .solvers import run
-from .training import single_blas_thread
+from ..core.formulations import loss_parameters, min_norm_weights
+from ..core.losses import MSE
+from ..core.network import Network
+from ..solvers import run
+from .gradient import single_blas_thread
 
 __all__ = ["output_weights", "network_from_hidden", "polish", "balance", "rebalance"]
 
@@ -65,7 +65,7 @@ def polish(problem, network: Network, max_iter: int = 2000, tol: float = 1e-14) 
 
     Returns the polished network if it is better, else ``network`` itself.
     """
-    from .training import loss_and_gradient
+    from .gradient import loss_and_gradient
 
     shapes = [W.shape for W in network.weights]
     sizes = [int(np.prod(s)) for s in shapes]

@@ -20,13 +20,13 @@ import time
 
 import numpy as np
 
-from .decompose import caratheodory
-from .errors import SolverFailedError
-from .formulations import covariances_from_activations, loss_parameters
-from .layer import LayerProgram
-from .recovery import recover_neurons
-from .refine import network_from_hidden, polish
-from .result import Result
+from ..cone.layer_program import LayerProgram
+from ..core.errors import SolverFailedError
+from ..core.formulations import covariances_from_activations, loss_parameters
+from ..core.result import Result
+from ..neurons.decompose import caratheodory
+from ..neurons.recovery import recover_neurons
+from ..training.refine import network_from_hidden, polish
 
 __all__ = ["solve_two_layer", "build_program"]
 
@@ -34,7 +34,7 @@ __all__ = ["solve_two_layer", "build_program"]
 def _dual_available(problem) -> bool:
     """True when the Fenchel dual bound is exact and cheap: squared loss and
     ``rank(H0) <= 2`` or a linear activation."""
-    from .losses import MSE
+    from ..core.losses import MSE
 
     if not isinstance(problem.loss, MSE):
         return False

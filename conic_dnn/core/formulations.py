@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .forward import check_weights, forward
 from .linalg import FACTOR_RTOL, GRAM_RTOL, RANGE_RTOL, factor_range, psd_eigh, range_residual
-from .network import check_weights, forward
 from .problem import Problem
 
 __all__ = [

@@ -36,11 +36,11 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
-from .dual_cone import _default_patterns
-from .errors import SolverFailedError
-from .linalg import FACTOR_RTOL
-from .patterns import pattern_signs
-from .solvers import run
+from ..cone.dual_cone import _default_patterns
+from ..cone.patterns import pattern_signs
+from ..core.errors import SolverFailedError
+from ..core.linalg import FACTOR_RTOL
+from ..solvers import run
 
 __all__ = ["certifying_multiplier"]
 
