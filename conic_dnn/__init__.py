@@ -23,7 +23,6 @@ from .certificates.sparsity import (
     LayerSparsity,
     SparsityReport,
     bipartite_incidence,
-    prune,
     sparsity_report,
     tight_example,
     tight_example_bound,
@@ -63,6 +62,7 @@ from .core.network import Network
 from .core.problem import Problem
 from .core.result import Result
 from .interop import from_torch, to_torch
+from .neurons.pruning import prune
 from .solve import solve, solve_path
 from .training.gradient import TrainingResult, train_adam, train_lbfgs
 from .two_layer.column_generation import solve_column_generation

@@ -20,6 +20,8 @@ path DATA --lams 1e-3,1e-2,1e-1
 
 Every command takes ``--json`` (machine-readable output) and ``--quiet``. Bad input gives one
 line on stderr and exit code 2.
+
+May import: anything in conic_dnn (the CLI is the outermost layer).
 """
 
 from __future__ import annotations
@@ -225,7 +227,7 @@ def _network_problem(args):
 def _prune(args) -> int:
     import conic_dnn as cd
 
-    from .certificates.sparsity import PRUNE_METHODS
+    from .neurons.pruning import PRUNE_METHODS
 
     if args.method not in PRUNE_METHODS:
         raise CLIError(f"--method: expected one of {', '.join(PRUNE_METHODS)}, got "

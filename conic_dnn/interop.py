@@ -1,5 +1,7 @@
 """PyTorch interop (optional ``torch`` extra): ``torch.nn.Sequential`` <-> :class:`Network`.
 
+May import: conic_dnn.core.
+
 Only bias-free ``Linear`` layers separated by one homogeneous activation (``ReLU``,
 ``LeakyReLU``, or ``Identity``) map onto the package's networks; anything else raises a
 ``ValueError`` naming the offending layer. ``torch`` is imported lazily: the core never needs it.

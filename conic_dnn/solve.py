@@ -1,9 +1,9 @@
 """``solve``: the one entry point that picks the solver for a problem.
 
 depth 2
-    The global solve of :mod:`conic_dnn.two_layer` (convex as a whole).
+    The global solve of :mod:`conic_dnn.two_layer.cone_program` (convex as a whole).
 depth >= 3
-    Alternating block-coordinate minimisation of :mod:`conic_dnn.alternating`, to a
+    Alternating block-coordinate minimisation of :mod:`conic_dnn.deep.alternating`, to a
     layerwise-optimal network.
 
 ``solve_path`` solves a depth-2 problem for a sequence of ``lam`` with one compiled cone
@@ -12,6 +12,8 @@ program (``lam`` is a cvxpy Parameter): a regularisation path without recompilin
 ``method``: ``"auto"`` uses the ``"pattern"`` representation (exact for N <= 4, and at any N
 when the first layer's input has rank <= 2) up to N = 8, or at any N for such planar depth-2
 problems, and the ``"lifted"`` relaxation otherwise; ``"pattern"`` / ``"lifted"`` force one.
+
+May import: every stage (conic_dnn.core ... conic_dnn.deep), conic_dnn.solvers.
 """
 
 from __future__ import annotations
@@ -85,8 +87,9 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
     problem : Problem
         A problem with a positively homogeneous activation.
     method : {"auto", "pattern", "lifted", "column_generation"}
-        Cone representation (see :mod:`conic_dnn.cone`), or, for depth 2 with the squared
-        loss, column generation (:func:`conic_dnn.solve_column_generation`: a group-lasso
+        Cone representation (see :mod:`conic_dnn.cone.covariance_cone`), or, for depth 2 with
+        the squared loss, column generation (:func:`conic_dnn.solve_column_generation`: a
+        group-lasso
         master over neuron directions, exact pricing when ``rank(H0) <= 2``, and a Fenchel
         dual lower bound; scales to N in the dozens).
     solver : {"CLARABEL", "MOSEK", "SCS"} or None

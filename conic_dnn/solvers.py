@@ -1,5 +1,7 @@
 """Choosing, running and falling back between cone solvers.
 
+May import: conic_dnn.core.
+
 Never leave the choice to cvxpy (with an unlicensed MOSEK installed its default picks MOSEK and
 fails). ``solver=None`` tries, in order: Clarabel (interior point, tolerances 1e-9; if it
 only reaches ``optimal_inaccurate`` there, once more at its own defaults 1e-8), MOSEK when it

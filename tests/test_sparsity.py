@@ -11,12 +11,12 @@ import pytest
 import conic_dnn as cd
 from conic_dnn.certificates.sparsity import (
     bipartite_incidence,
-    prune,
     sparsity_report,
     tight_example,
     tight_example_bound,
 )
 from conic_dnn.neurons.decompose import generator_rank
+from conic_dnn.neurons.pruning import prune
 
 
 @pytest.fixture(params=[0.0, 0.7], ids=["nobias", "bias"])
@@ -147,7 +147,7 @@ def test_interpolation_variant(N):
 
 
 def test_tight_example_narrower_networks_are_worse():
-    # width N^2/4 - 1 cannot reach the bound (PAPER.md: 0.1-3 % higher below N^2/4)
+    # width N^2/4 - 1 cannot reach the bound (the paper: 0.1-3 % higher below N^2/4)
     p, _ = tight_example(4, 1e-3)
     train = cd.train_lbfgs(p, 3, n_starts=5, seed=0)
     assert train.objective > tight_example_bound(4, 1e-3) * (1 + 1e-3)
@@ -214,7 +214,7 @@ def test_prune_loss_guard_falls_back_then_keeps_the_layer(monkeypatch, rng):
     """The loss guard: a pruning that moves the loss beyond ``loss_rtol`` is replaced by the
     other method's, and when both do, the layer is kept as it was (with a warning). Here the
     "pruning" is sabotaged (weights scaled by 1.1): the oracle is the input's own loss."""
-    import conic_dnn.certificates.sparsity as sp
+    import conic_dnn.neurons.pruning as sp
 
     N, d = 6, 3
     p = cd.Problem(rng.normal(size=(N, d)), rng.normal(size=(N, 1)), 2, 0.05)

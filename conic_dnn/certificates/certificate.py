@@ -1,4 +1,4 @@
-"""Per-layer certificates of layerwise optimality (MATH.md §3, "Certificates").
+"""Per-layer certificates of layerwise optimality (docs/MATH.md §3, "Certificates").
 
 The layer problem
     Hold every layer but the hidden layer ``l`` (``1 <= l <= L-1``) fixed. In covariance form the
@@ -12,7 +12,7 @@ The layer problem
     move.
 
 The gradient pair
-    ``A_l = lam * pinv(G_{l-1})`` and ``B_l = -lam * V V^T``. MATH.md writes
+    ``A_l = lam * pinv(G_{l-1})`` and ``B_l = -lam * V V^T``. docs/MATH.md writes
     ``V = pinv(G_l) Y``; that is one subgradient of the matrix-fractional term, and it is the
     gradient only when ``G_l`` has full rank. When ``G_l`` is rank deficient -- the usual case
     at an optimum with fewer than ``N`` independent neurons -- or nearly so (a solver's
@@ -42,7 +42,7 @@ The gradient pair
       is ``>= 0`` and the layer is optimal up to ``gap_bound = lam ||W_{l+1} - V^T H_l||^2 +
       <A, K> + <B, G_s>``: a stationarity term (zero when ``W_{l+1}`` is a critical point of the
       loss) plus complementarity (``lam (||W_l||^2 - ||V^T s(Z_l)||^2)``: balanced norms).
-      At a stationary point with full-rank ``G_l`` this ``V`` is MATH.md's ``pinv(G_l) Y``.
+      At a stationary point with full-rank ``G_l`` this ``V`` is docs/MATH.md's ``pinv(G_l) Y``.
     * *The last hidden layer.* ``V`` comes from ``grad C(Z_L)`` and ``C`` is convex, so the same
       bound holds with the output ``Z_L`` re-optimised as well: the certificate of layer ``L-1``
       covers that layer *jointly with the output layer*. For depth 2 it is a certificate of
@@ -96,13 +96,13 @@ Tolerances
 Multipliers
     Any ``V`` gives a valid bound. The last hidden layer uses the back-propagated ``V`` (which
     covers the output layer jointly). Layers ``l < L-1`` try, in turn, the back-propagated
-    ``V``, MATH.md's ``pinv(G_l) Z_{l+1}`` and the ``V`` of the subdifferential
+    ``V``, docs/MATH.md's ``pinv(G_l) Z_{l+1}`` and the ``V`` of the subdifferential
     ``{V : G_l V = Z_{l+1}}`` (stationarity within ``tol / 2``) with the best PSD + NN margin
-    (:mod:`conic_dnn.multiplier`): the first that certifies is reported
+    (:mod:`conic_dnn.certificates.multiplier`): the first that certifies is reported
     (``LayerCertificate.multiplier``). The back-propagated ``V`` is ambiguous when a later
-    pre-activation sits at the kink of ``s``; MATH.md's blows up when ``G_l`` is rank
+    pre-activation sits at the kink of ``s``; docs/MATH.md's blows up when ``G_l`` is rank
     deficient up to solver noise; the optimised one is robust to both. Improving neurons
-    found with MATH.md's ``V`` are verified by re-fitting ``W_{l+1}`` to the same ``Z_{l+1}``
+    found with docs/MATH.md's ``V`` are verified by re-fitting ``W_{l+1}`` to the same ``Z_{l+1}``
     (later layers unchanged), with the others by inserting the outgoing weights.
 """
 
@@ -301,7 +301,7 @@ def certify(problem, network, tol: float = 1e-6, n_search: int = 20, seed=0, sol
         ctx = _LayerContext(problem, Wm, Zs, grads, objective, l, H, Hn, W, Wn, sv, U, Vt,
                             dropped)
         # multipliers: back-propagated (covers the last hidden layer jointly with the output
-        # layer); for l < L-1 also MATH.md's pinv(G_l) Z_{l+1} (next covariance fixed), which
+        # layer); for l < L-1 also docs/MATH.md's pinv(G_l) Z_{l+1} (next covariance fixed), which
         # later kinks cannot affect. Either one certifies (the bound holds for every V).
         V_bp = -grads[l] / (2.0 * lam)
         runs = [_test_layer(ctx, V_bp, "backprop", tol, n_search, rng, solver, max_patterns,

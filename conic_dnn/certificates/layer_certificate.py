@@ -1,6 +1,6 @@
 """One hidden layer's certificate for one multiplier ``V``: the dual-cone tests, complementarity,
 stationarity and the verified improving neuron (the engine of :func:`conic_dnn.certify`; the
-mathematics is in :mod:`conic_dnn.certificate`)."""
+mathematics is in :mod:`conic_dnn.certificates.certificate`)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ __all__ = ["LayerCertificate", "RANGE_RTOL"]
 
 RANGE_RTOL = 1e-5
 """Singular values of ``H_{l-1}`` below this (relative) are left out of the dual-cone test;
-the bound is lowered rigorously to cover them (:mod:`conic_dnn.certificate`, "Tolerances")."""
+the bound is lowered rigorously to cover them (:mod:`conic_dnn.certificates.certificate`,
+"Tolerances")."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -27,7 +28,7 @@ the bound is lowered rigorously to cover them (:mod:`conic_dnn.certificate`, "To
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class LayerCertificate:
-    """The certificate of one hidden layer (:mod:`conic_dnn.certificate` for the mathematics).
+    """The certificate of one hidden layer (the mathematics: :mod:`.certificate`).
 
     Attributes
     ----------
@@ -233,7 +234,7 @@ def _test_layer(ctx: _LayerContext, V, multiplier: str, tol, n_search, rng, solv
 
 def _pick(runs: list) -> LayerCertificate:
     """The certifying run if any; else the one with a verified improving neuron; else the
-    last (MATH.md's covariance multiplier when it was tried)."""
+    last (docs/MATH.md's covariance multiplier when it was tried)."""
     for pred in (lambda r: r.certified, lambda r: r.improving_neuron is not None):
         for r in runs:
             if pred(r):

@@ -1,4 +1,5 @@
-"""The best multiplier for a layer certificate: a subgradient search (MATH.md §3, Certificates).
+"""The best multiplier for a layer certificate: a subgradient search (docs/MATH.md §3,
+Certificates).
 
 Why
     A hidden layer ``l < L-1`` is certified with its neighbours' covariances fixed through the
@@ -8,7 +9,8 @@ Why
 
     which makes the layer optimal up to ``lam ||W_{l+1} - V^T H_l||^2`` plus complementarity
     whenever ``(lam pinv(G_{l-1}), -lam V V^T)`` lies in the dual cone
-    (:mod:`conic_dnn.certificate`). MATH.md's ``V = pinv(G_l) Y`` is the gradient when ``G_l``
+    (:mod:`conic_dnn.certificates.certificate`). docs/MATH.md's ``V = pinv(G_l) Y`` is the gradient
+    when ``G_l``
     has full rank. At a solver's optimum ``G_l`` is often rank deficient up to solver noise
     (relative eigenvalues ~1e-9): that ``V`` then blows up along the noise directions, and the
     back-propagated ``V`` is ambiguous when a later pre-activation sits at the kink of ``s``.
@@ -28,7 +30,7 @@ What
     pattern's cone. All constraints are jointly convex in ``(V, N_P, t)``: one SDP, exact in
     the same sense as the fixed-``V`` test (``N <= 4``). The returned ``V`` is then checked
     independently by the ordinary tests (enumeration, SDP, search) of
-    :mod:`conic_dnn.certificate`; this module only proposes it.
+    :mod:`conic_dnn.certificates.certificate`; this module only proposes it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The covariance cone ``S_s`` as cvxpy constraints: a composable building block.
 
 ``S_s = cone{(z z^T, s(z) s(z)^T) : z in R^N}`` for ``s(z) = a*max(z,0) - b*max(-z,0)``
-(MATH.md §3). Representations behind one interface, :class:`CovarianceCone`:
+(docs/MATH.md §3). Representations behind one interface, :class:`CovarianceCone`:
 
 ``"pattern"``
     ``K = sum_P S_P C_P S_P``, ``G = sum_P T_P C_P T_P`` with one doubly-nonnegative block
@@ -46,7 +46,7 @@ EXACT_PATTERN_MAX_N = 4
 
 def _nonneg(M: cp.Expression) -> cp.Constraint:
     """Entrywise nonnegativity of a symmetric matrix through its strict upper triangle
-    (the diagonal of a PSD matrix is nonnegative already; SOLVERS.md: ~17 % faster)."""
+    (the diagonal of a PSD matrix is nonnegative already; measured ~17 % faster)."""
     return cp.upper_tri(M) >= 0
 
 
@@ -332,7 +332,7 @@ def cone_constraints(K, G, activation="relu", representation: str = "pattern",
     activation, representation, patterns, H, drop_useless
         As for :class:`CovarianceCone`.
     shift : float, default 0
-        ``bias^2``: the cone is shifted by ``(0, bias^2 1 1^T)`` with biases (MATH.md §1).
+        ``bias^2``: the cone is shifted by ``(0, bias^2 1 1^T)`` with biases (docs/MATH.md §1).
 
     Returns
     -------

@@ -1,11 +1,11 @@
-"""Membership tests for the dual cone ``S_s*`` (MATH.md §3, Certificates): the engine behind
+"""Membership tests for the dual cone ``S_s*`` (docs/MATH.md §3, Certificates): the engine behind
 :func:`conic_dnn.certify`, and two public building blocks.
 
 ``(A, B)`` is in ``S_s*`` when ``f(z) = z^T A z + s(z)^T B s(z) >= 0`` for every ``z`` (in the
 subspace ``range(Q)``). :func:`dual_cone_margin` gives a rigorous lower bound on
 ``min f / ||z||^2`` (an SDP per sign pattern, PSD + NN: exact for ``N <= 4``; or the lifted
 relaxation), :func:`find_violating_neuron` the best ``z`` a search finds (an upper bound).
-See :mod:`conic_dnn.certificate` for the full description of the tests and tolerances.
+See :mod:`conic_dnn.certificates.certificate` for the full description of the tests and tolerances.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One hidden layer's cone program, built once with cvxpy Parameters (MATH.md §3).
+"""One hidden layer's cone program, built once with cvxpy Parameters (docs/MATH.md §3).
 
 With every other layer fixed, hidden layer ``l`` enters the covariance loss through
 

@@ -1,4 +1,4 @@
-"""Sign patterns of neurons and the hyperplane arrangement of the data (MATH.md §3).
+"""Sign patterns of neurons and the hyperplane arrangement of the data (docs/MATH.md §3).
 
 A neuron ``z`` in R^N with positive set ``P`` is ``z = S_P u`` with ``u >= 0``,
 ``S_P = diag(+1 on P, -1 off P)``; its post-activation is ``s(z) = T_P u`` with

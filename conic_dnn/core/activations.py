@@ -1,7 +1,7 @@
 """Activation functions.
 
 Every positively homogeneous scalar function is ``s(z) = a*max(z, 0) - b*max(-z, 0)``
-(MATH.md §1): ReLU ``(a, b) = (1, 0)``, leaky ReLU ``(1, alpha)``, absolute value ``(1, -1)``,
+(docs/MATH.md §1): ReLU ``(a, b) = (1, 0)``, leaky ReLU ``(1, alpha)``, absolute value ``(1, -1)``,
 identity ``(1, 1)``. These are :class:`Homogeneous` objects and work with every formulation.
 Any other callable is wrapped as :class:`NonHomogeneous`; it is accepted by the parameter and
 activation formulations only, and the covariance machinery rejects it.

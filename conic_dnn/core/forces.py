@@ -1,4 +1,5 @@
-"""Attraction and repulsion in a hidden layer (MATH.md §2, PAPER.md "Forces").
+"""Attraction and repulsion in a hidden layer (docs/MATH.md §2; the paper's
+attraction/repulsion forces).
 
 For hidden layer ``l`` the activation loss depends on ``Z_l`` through two terms:
 ``lam * tr(Z_l^T pinv(G_{l-1}) Z_l)`` (attraction, from ``||W_l||^2``) and

@@ -1,4 +1,4 @@
-"""The three equivalent forms of the regularised loss (MATH.md §1-3).
+"""The three equivalent forms of the regularised loss (docs/MATH.md §1-3).
 
 parameters
     ``F(W) = C(Z_L) + lam * sum_l ||W_l||_F^2``.
@@ -10,7 +10,7 @@ covariances (homogeneous activations)
     + tr(Z_L^T pinv(G_{L-1}) Z_L)]`` with ``K_l = Z_l Z_l^T``,
     ``G_l = s(Z_l) s(Z_l)^T + bias^2 1 1^T``.
 
-Pseudo-inverses and range checks use the tolerances of :mod:`conic_dnn.linalg`.
+Pseudo-inverses and range checks use the tolerances of :mod:`conic_dnn.core.linalg`.
 The activation form is computed from the SVD of each layer input ``H``; the covariance form from
 the eigendecomposition of ``G``; minimum-norm weights from a least-squares solve. The three code
 paths are independent, which the tests exploit.
@@ -118,7 +118,7 @@ def range_violations(problem: Problem, activations, rtol: float = RANGE_RTOL) ->
 
 
 def loss_activations(problem: Problem, activations) -> float:
-    """Regularised loss in activation form (MATH.md §2); any activation.
+    """Regularised loss in activation form (docs/MATH.md §2); any activation.
 
     Parameters
     ----------
@@ -200,7 +200,7 @@ def _check_pair(A, N, name):
 
 
 def loss_covariances(problem: Problem, covariances, output) -> float:
-    """Regularised loss in covariance form (MATH.md §3); homogeneous activations.
+    """Regularised loss in covariance form (docs/MATH.md §3); homogeneous activations.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """A finite network: plain weight matrices, its forward pass, loss and I/O.
 
 ``weights[l]`` has shape ``(n_{l+1}, n_l [+1])``: the extra last column is the bias, scaled by
-``bias`` (MATH.md §1). Hidden widths may be 0 (the zero network).
+``bias`` (docs/MATH.md §1). Hidden widths may be 0 (the zero network).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The training problem: data, depth, regularisation, activation, cost, bias (MATH.md §1).
+"""The training problem: data, depth, regularisation, activation, cost, bias (docs/MATH.md §1).
 
 Validation happens here, once, at the boundary: every later module trusts a :class:`Problem`.
 """
@@ -70,7 +70,7 @@ class Problem:
         ``conic_dnn.leaky_relu(0.1)``, or any callable (activation form only).
     loss : str or Loss, default "mse"
         ``"mse"``, ``"logistic"``, ``"hinge"``, ``"cross_entropy"``, ``"huber"`` or a
-        :class:`~conic_dnn.losses.Loss`.
+        :class:`~conic_dnn.core.losses.Loss`.
     bias : float, default 0.0
         The paper's ``beta >= 0``: every layer input gets a constant column ``beta``.
 

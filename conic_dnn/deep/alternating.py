@@ -1,7 +1,7 @@
-"""Alternating block-coordinate minimisation for depth >= 3 (MATH.md §5).
+"""Alternating block-coordinate minimisation for depth >= 3 (docs/MATH.md §5).
 
 Start from a network (``init``), then sweep over the hidden layers. Each step solves the cone
-program of one layer with its neighbours fixed (:class:`conic_dnn.layer.LayerProgram`),
+program of one layer with its neighbours fixed (:class:`conic_dnn.cone.layer_program.LayerProgram`),
 decomposes the solution into neurons, rebuilds a real network around them and keeps it only if
 its *forward-pass* loss is not higher: the iterate is always a network and ``history`` (one
 entry per layer step) never increases.
@@ -24,7 +24,6 @@ import warnings
 
 import numpy as np
 
-from ..certificates.sparsity import prune
 from ..cone.layer_program import LayerProgram
 from ..core.errors import ConvergenceWarning, InaccurateSolutionWarning, SolverFailedError
 from ..core.formulations import covariances_from_activations, layer_inputs, loss_parameters
@@ -33,6 +32,7 @@ from ..core.linalg import factor_range
 from ..core.network import Network
 from ..core.result import Result
 from ..neurons.decompose import caratheodory
+from ..neurons.pruning import prune
 from ..neurons.recovery import recover_neurons
 from ..training.refine import network_from_hidden, output_weights, rebalance
 from ..training.refine import polish as polish_net
@@ -149,7 +149,7 @@ def _escape(problem, net: Network, obj: float, tol: float):
     and with a rank-deficient ``G_l`` the range condition ``range(K_{l+1}) in range(G_l)``
     couples neighbouring blocks, so block-coordinate descent can stall there).
     :func:`conic_dnn.certify` finds an improving neuron (with the next layer's weights fixed,
-    or -- for MATH.md's multiplier -- with them re-fitted to the same pre-activations);
+    or -- for docs/MATH.md's multiplier -- with them re-fitted to the same pre-activations);
     it is inserted with the best of a geometric range of sizes, then the network is polished.
     Returns ``(network, objective)`` or ``None`` if no layer has an improving neuron."""
     from ..certificates.certificate import certify

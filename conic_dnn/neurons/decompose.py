@@ -1,5 +1,5 @@
 """Neuron decomposition: completely-positive factorisation and Caratheodory reduction
-(MATH.md §3-4).
+(docs/MATH.md §3-4).
 
 ``cp_factorize``
     ``C = B B^T`` with ``B >= 0`` for a doubly nonnegative ``C`` (exact for n <= 4, where

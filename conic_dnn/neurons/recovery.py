@@ -1,8 +1,8 @@
-"""From a solved layer program back to explicit neurons (MATH.md §3-4).
+"""From a solved layer program back to explicit neurons (docs/MATH.md §3-4).
 
 pattern representation
     Each block ``C_P`` is completely positive when exact: ``C_P = B B^T`` with ``B >= 0``
-    (:func:`conic_dnn.decompose.cp_factorize`), and every column ``u`` of ``B`` is a neuron
+    (:func:`conic_dnn.neurons.decompose.cp_factorize`), and every column ``u`` of ``B`` is a neuron
     ``z = S_P u`` with ``s(z) = T_P u``, so ``sum_P`` of the generators is exactly ``(K, G)``.
     Where a block cannot be factorised to tolerance (a DNN-but-not-CP block, possible for
     ``N >= 5``) the closest factor found is used and the residual is reported.

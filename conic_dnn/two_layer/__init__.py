@@ -1,1 +1,12 @@
-"""two_layer."""
+"""Stage 4 — depth 2, solved to the global optimum.
+
+Owns the exact two-layer solve through the cone program (cone_program.py), column generation
+with its restricted group-lasso master and pricing / Fenchel dual bound (column_generation.py,
+group_lasso.py, pricing.py). The entry points are ``conic_dnn.solve`` / ``solve_path`` (solve.py
+at the top) and ``conic_dnn.solve_column_generation``.
+
+Modules are internal.
+
+May import: conic_dnn.core, conic_dnn.solvers, conic_dnn.interop, conic_dnn.cone,
+conic_dnn.neurons, conic_dnn.training, conic_dnn.certificates.
+"""

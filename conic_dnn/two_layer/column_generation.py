@@ -6,13 +6,13 @@ balanced) turns the depth-2 loss into a group lasso over a dictionary of directi
 
     P = min  C( sum_j s(H0 u_j) v_j^T + beta 1 c^T ) + 2 lam sum_j ||v_j||_2 + lam ||c||^2,
 
-``C(Z) = ||Z - Y||_F^2 / N`` (:class:`conic_dnn.losses.MSE`), ``H0 = [X, beta 1]`` (N x d'),
+``C(Z) = ||Z - Y||_F^2 / N`` (:class:`conic_dnn.core.losses.MSE`), ``H0 = [X, beta 1]`` (N x d'),
 ``c`` the output bias (only when ``beta = problem.bias > 0``; it is a column of ``W_2``).
 
 Restricted master
     For a finite dictionary ``U = [u_1..u_m]`` the group lasso is solved in numpy
     (block-coordinate descent + Newton on the support,
-    :func:`conic_dnn.group_lasso.master_numpy`, warm-started),
+    :func:`conic_dnn.two_layer.group_lasso.master_numpy`, warm-started),
     falling back to the SOC program (cvxpy, run through :func:`conic_dnn.solvers.run`) when
     its duality-gap / KKT tolerances are not reached. Its solution is an explicit network (rows
     ``sqrt(||v_j||) u_j`` of ``W_1``, columns ``v_j / sqrt(||v_j||)`` of ``W_2``, zero ``v_j``
@@ -31,7 +31,7 @@ Dual and pricing
     the master iff ``||Lambda^T s(H0 u)|| > 2 lam``. The LOWER bound is ``max_t g(t Lambda)``
     over ``0 <= t <= 2 lam / rho_upper`` (a concave quadratic in ``t``: closed form), with any
     valid upper bound ``rho_upper >= rho(Lambda)``.
-Computing rho (:mod:`conic_dnn.pricing`)
+Computing rho (:mod:`conic_dnn.two_layer.pricing`)
     * identity-type activations (``a = b``): ``rho = |a| ||Lambda^T H0||_2`` (exact, any rank);
     * ``rank(H0) <= 2``: exact. On the unit circle of ``range(H0^T)``, ``u = V e(theta)``,
       ``s(H0 u) = D F e(theta)`` is linear between consecutive kinks (angles where some
@@ -39,7 +39,7 @@ Computing rho (:mod:`conic_dnn.pricing`)
       2 x 2 quadratic form ``e^T (DF)^T Lambda Lambda^T (DF) e`` is at an endpoint or at the
       top eigenvector (either sign) if it lies inside the arc;
     * ``rank(H0) > 2``: for every cell P of the hyperplane arrangement
-      (:func:`conic_dnn.patterns.arrangement_patterns`), with ``S_P`` the signs and
+      (:func:`conic_dnn.cone.patterns.arrangement_patterns`), with ``S_P`` the signs and
       ``D_P = T_P S_P = diag(a on P, b off P)`` (so ``s(z) = D_P z`` on the cell), the SDP
       ``max tr(M W), tr W = 1, W PSD, (S_P F) W (S_P F)^T >= 0`` entrywise,
       ``M = (D_P F)^T Lambda Lambda^T (D_P F)``, is a relaxation of the cell's maximum, so its
@@ -56,7 +56,6 @@ from numbers import Real
 
 import numpy as np
 
-from ..certificates.sparsity import prune
 from ..cone.dual_cone import _check_int
 from ..cone.patterns import arrangement_patterns, max_regions
 from ..core.formulations import covariances_from_activations, loss_parameters
@@ -65,6 +64,7 @@ from ..core.losses import MSE
 from ..core.network import Network
 from ..core.problem import Problem
 from ..core.result import Result
+from ..neurons.pruning import prune
 from ..solvers import _check_solver
 from .group_lasso import master_cvxpy as _master
 from .group_lasso import master_numpy as _master_numpy
@@ -122,7 +122,7 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
     Parameters
     ----------
     problem : Problem
-        ``depth == 2``, ``loss`` :class:`~conic_dnn.losses.MSE`, positively homogeneous
+        ``depth == 2``, ``loss`` :class:`~conic_dnn.core.losses.MSE`, positively homogeneous
         activation. Data ``X`` (N, d), ``Y`` (N, k).
     tol : float, default 1e-6
         Stop (and certify) when ``UB - LB <= tol * |UB| + 1e-14`` (relative, as the cone

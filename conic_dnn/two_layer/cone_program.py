@@ -1,4 +1,4 @@
-"""The exact two-layer solve (MATH.md §3-4).
+"""The exact two-layer solve (docs/MATH.md §3-4).
 
 For depth 2 the covariance loss is jointly convex in ``(K_1, G_1, Z_2)`` over ``S_s``:
 
@@ -44,8 +44,8 @@ def _dual_available(problem) -> bool:
 
 def _dual_bound(problem, Zs_out):
     """Rigorous lower bound from the Fenchel dual at ``Lam = -grad C(Z)`` of the returned
-    network (:func:`conic_dnn.column_generation.lower_bound`), when its pricing is exact and
-    cheap (:func:`_dual_available`). ``(None, "")`` otherwise."""
+    network (:func:`conic_dnn.two_layer.column_generation.lower_bound`), when its pricing is
+    exact and cheap (:func:`_dual_available`). ``(None, "")`` otherwise."""
     from .pricing import lower_bound, price
 
     if not _dual_available(problem):
@@ -120,8 +120,9 @@ def _bounds(problem, net, value: float, tol: float) -> dict:
 def _master_refine(problem, net):
     """Squared loss: the optimal output weights for the network's own neuron directions, by
     the group-lasso master of column generation (duality gap 1e-12 over these directions;
-    :func:`conic_dnn.group_lasso.master_numpy`). The polish stops at a gradient tolerance; this
-    exact step is what lets the dual bound certify large instances. Run only when the gap is
+    :func:`conic_dnn.two_layer.group_lasso.master_numpy`). The polish stops at a gradient
+    tolerance; this exact step is what lets the dual bound certify large instances.
+    Run only when the gap is
     still open (it can take 0.3 s for k = 3); kept only if the loss drops."""
     from .column_generation import _network
     from .group_lasso import master_cvxpy, master_numpy

@@ -3,7 +3,7 @@
 ``rho(Lam) = max_{||u|| = 1} ||Lam^T s(H0 u)||`` decides whether a neuron direction improves
 the restricted master (it does iff ``rho > 2 lam`` at ``Lam = -grad C``), and any ``Lam`` gives
 the Fenchel lower bound :func:`lower_bound` once scaled so that ``rho <= 2 lam``. See
-:mod:`conic_dnn.column_generation` for the derivation. :func:`price` is exact for a linear
+:mod:`conic_dnn.two_layer.column_generation` for the derivation. :func:`price` is exact for a linear
 activation (a spectral norm) and for ``rank(H0) <= 2`` (arcs between kinks); otherwise an SDP
 per arrangement cell gives an upper bound.
 """
