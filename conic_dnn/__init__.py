@@ -1,21 +1,22 @@
 """conic_dnn: exact analysis of L2-regularised deep networks through their covariance cone.
 
-The pipeline (one module per stage)::
+The pipeline, one subpackage per stage (ARCHITECTURE.md has the full map)::
 
-    data -> Problem (problem.py)
-         -> formulations: parameters / activations / covariances (formulations.py, forces.py)
-         -> the cone S_s and one layer's cone program (cone.py, layer.py, solvers.py)
-         -> solvers: global two-layer, block-coordinate for deeper (two_layer.py, alternating.py),
-            column generation (column_generation.py, pricing.py, group_lasso.py); entry points
-            solve / solve_path (solve.py)
-         -> neuron decomposition: CP factorisation, Caratheodory / LP (decompose.py, recovery.py)
-         -> Network: plain weight matrices (network.py); training baselines (training.py)
-         -> certificates (dual_cone.py, certificate.py), sparsity reports (sparsity.py);
-            PyTorch interop (interop.py); the CLI (cli.py)
+    data -> core/          Problem, activations, losses, the three formulations, Network, Result
+         -> cone/          sign patterns, the cone S_s (CovarianceCone, cone_constraints),
+                           one layer's cone program, the dual cone
+         -> neurons/       CP factorisation, Caratheodory / LP reduction, recovery, prune
+         -> training/      L-BFGS / Adam baselines and the polish of a network
+         -> certificates/  per-layer dual-cone certificates, sparsity reports, tight example
+         -> two_layer/     depth 2 to the global optimum: cone program, column generation
+         -> deep/          depth >= 3: alternating block-coordinate sweeps
+    solve.py (solve, solve_path), solvers.py (solver choice and fallbacks), interop.py (torch),
+    cli.py (the conic-dnn command)
 
-The mathematics is in the module docstrings; the conventions (samples as rows, the loss
-``C(Z_L) + lam * sum ||W_l||_F^2`` with the MSE ``(1/N) ||Z_L - Y||_F^2``) follow
-Jacot, Golikov, Hongler & Gabriel (2022), arXiv:2205.15809.
+Everything below the top level is internal; the public API is what this module exports.
+The mathematics is in docs/MATH.md and the module docstrings; the conventions (samples as
+rows, the loss ``C(Z_L) + lam * sum ||W_l||_F^2`` with the MSE ``(1/N) ||Z_L - Y||_F^2``)
+follow Jacot, Golikov, Hongler & Gabriel (2022), arXiv:2205.15809.
 """
 
 from .certificates.certificate import Certificate, LayerCertificate, certify
