@@ -22,6 +22,7 @@ import numpy as np
 
 from .cone.covariance_cone import REPRESENTATIONS
 from .cone.patterns import max_regions
+from .core.budget import Deadline
 from .core.errors import SizeLimitError
 from .core.linalg import factor_range
 from .core.problem import Problem
@@ -79,7 +80,8 @@ def _representation(problem: Problem, method: str, force: bool) -> str:
 def solve(problem: Problem, method: str = "auto", solver: str | None = None,
           solver_options: dict | None = None, *, tol: float = 1e-6, polish: bool = True,
           force: bool = False, init=None, max_sweeps: int = 50, sweep: str = "both",
-          seed: int = 0, progress: bool = False, n_starts: int = 1) -> Result:
+          seed: int = 0, progress: bool = False, n_starts: int = 1,
+          time_limit: float | None = None) -> Result:
     """Solve an L2-regularised training problem through its covariance cone.
 
     Parameters
@@ -120,6 +122,10 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
         Depth >= 3: the sweeps are a local method; ``n_starts > 1`` runs them from ``init``
         and from ``n_starts - 1`` seeded random networks (seeds ``seed + 1, ...``) and keeps
         the best (``info["start_objectives"]`` lists all).
+    time_limit : float, optional
+        Wall-clock budget in seconds for the whole solve (checked between rounds, sweeps,
+        starts and fallbacks). When it runs out the best network found so far is returned
+        with its bound, ``status="time_limit"`` and ``success=False``.
 
     Returns
     -------
@@ -137,6 +143,7 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
         Every solver tried failed (the message lists them with their statuses).
     """
     _check_options(problem, method, solver_options, tol)
+    deadline = Deadline(time_limit)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise TypeError(f"seed: expected an integer >= 0, got {seed!r}")
     # depth >= 3 options are checked for every depth: a typo must not pass silently
@@ -156,13 +163,13 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
         from .two_layer.column_generation import solve_column_generation
 
         return solve_column_generation(problem, tol=tol, solver=solver, seed=seed,
-                                       progress=progress)
+                                       progress=progress, deadline=deadline)
     rep = _representation(problem, method, force)
     if problem.depth == 2:
         from .two_layer.cone_program import solve_two_layer
 
         return solve_two_layer(problem, rep, solver, solver_options, polish_network=polish,
-                               tol=tol, seed=seed)
+                               tol=tol, seed=seed, deadline=deadline)
     from .deep.alternating import solve_alternating
 
     best, values = None, []
@@ -170,10 +177,12 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
         res = solve_alternating(problem, rep, solver, solver_options,
                                 init=init if i == 0 else "random", max_sweeps=max_sweeps,
                                 tol=tol, sweep=sweep, polish=polish, seed=seed + i,
-                                progress=progress)
+                                progress=progress, deadline=deadline)
         values.append(res.objective)
         if best is None or res.objective < best.objective:
             best = res
+        if deadline.expired():
+            break
     if n_starts > 1:
         best.info["start_objectives"] = values
     return best
@@ -181,7 +190,8 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
 
 def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None = None,
                solver_options: dict | None = None, *, tol: float = 1e-6, polish: bool = True,
-               force: bool = False, seed: int = 0, progress: bool = False) -> list[Result]:
+               force: bool = False, seed: int = 0, progress: bool = False,
+               time_limit: float | None = None) -> list[Result]:
     """Solve a depth-2 problem for each regularisation strength in ``lams``.
 
     The cone program is built and compiled once and re-solved for each ``lam`` (a cvxpy
@@ -200,6 +210,9 @@ def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None 
         independently (that method compiles nothing large).
     progress : bool, default False
         A tqdm progress bar over ``lams``.
+    time_limit : float, optional
+        Wall-clock budget in seconds for the whole path; the ``lam`` being solved when it runs
+        out returns with ``status="time_limit"`` and the remaining ones are not solved.
 
     Returns
     -------
@@ -213,6 +226,7 @@ def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None 
         before any solver runs.
     """
     _check_options(problem, method, solver_options, tol)
+    deadline = Deadline(time_limit)
     if problem.depth != 2:
         raise ValueError(f"problem: solve_path needs depth 2 (one compiled program for the "
                          f"whole path), got depth {problem.depth}; call solve per lam")
@@ -236,15 +250,18 @@ def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None 
     try:
         for i, p in enumerate(problems):
             if rep is None:
-                res = solve(p, method, solver, solver_options, tol=tol, seed=seed)
+                res = solve(p, method, solver, solver_options, tol=tol, seed=seed,
+                            time_limit=max(deadline.remaining(), 1e-9) if time_limit else None)
             else:
                 from .two_layer.cone_program import build_program, solve_two_layer
 
                 program = program or build_program(p, rep)
                 res = solve_two_layer(p, rep, solver, solver_options, polish_network=polish,
-                                      tol=tol, seed=seed, program=program)
+                                      tol=tol, seed=seed, program=program, deadline=deadline)
                 res.info["program_reused"] = i > 0
             results.append(res)
+            if deadline.expired():
+                break
             if bar is not None:
                 bar.update(1)
     finally:

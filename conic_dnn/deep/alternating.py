@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 
 from ..cone.layer_program import LayerProgram
+from ..core.budget import Deadline
 from ..core.errors import ConvergenceWarning, InaccurateSolutionWarning, SolverFailedError
 from ..core.formulations import covariances_from_activations, layer_inputs, loss_parameters
 from ..core.forward import insert_neuron
@@ -188,7 +189,7 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
                       init="linear", max_sweeps: int = 50, tol: float = 1e-6,
                       sweep: str = "both", polish: bool = True, seed: int = 0,
                       progress: bool = False, max_escapes: int = 10,
-                      escape_tol: float = 1e-3) -> Result:
+                      escape_tol: float = 1e-3, deadline: Deadline | None = None) -> Result:
     """Block-coordinate minimisation over the hidden layers (see :func:`conic_dnn.solve`)."""
     if sweep not in SWEEPS:
         raise ValueError(f"sweep: expected one of {', '.join(SWEEPS)}, got {sweep!r}")

@@ -58,6 +58,7 @@ import numpy as np
 
 from ..cone.dual_cone import _check_int
 from ..cone.patterns import arrangement_patterns, max_regions
+from ..core.budget import Deadline
 from ..core.formulations import covariances_from_activations, loss_parameters
 from ..core.linalg import factor_range
 from ..core.losses import MSE
@@ -116,7 +117,8 @@ def _is_new(u, U, cos_tol=1e-10):
 def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: int = 100,
                             n_init: int | None = None, n_add: int = 5, max_patterns: int = 256,
                             solver: str | None = None, seed: int = 0,
-                            progress: bool = False, master: str = "auto") -> Result:
+                            progress: bool = False, master: str = "auto",
+                            deadline: Deadline | None = None) -> Result:
     """Solve a depth-2 squared-loss problem by column generation, with a certified gap.
 
     Parameters

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from ..cone.layer_program import LayerProgram
+from ..core.budget import Deadline
 from ..core.errors import SolverFailedError
 from ..core.formulations import covariances_from_activations, loss_parameters
 from ..core.result import Result
@@ -159,7 +160,8 @@ def build_program(problem, representation: str = "pattern", ridge: float = 1e-8
 
 def solve_two_layer(problem, representation: str = "pattern", solver=None, solver_options=None,
                     polish_network: bool = True, tol: float = 1e-6, ridge: float = 1e-8,
-                    seed: int = 0, program: LayerProgram | None = None) -> Result:
+                    seed: int = 0, program: LayerProgram | None = None,
+                    deadline: Deadline | None = None) -> Result:
     """Globally solve a depth-2 problem (see :func:`conic_dnn.solve`). ``program``: one made
     by :func:`build_program` for a problem with the same ``X``, bias, activation, loss and
     representation (re-solved without recompiling)."""
