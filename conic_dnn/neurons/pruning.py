@@ -27,6 +27,13 @@ __all__ = ["prune", "as_network", "PRUNE_METHODS"]
 
 PRUNE_METHODS = ("caratheodory", "lp")
 
+#: Tightest rank tolerance tried when a pruning at ``rtol`` moves the loss beyond
+#: ``loss_rtol``: directions of the generator family below ``rtol`` are dropped by the rank
+#: cut, and through an ill-conditioned next-layer Gram matrix (cond ~1e6 on a trained layer)
+#: a 7e-11 relative residual of the sums moved the loss by 3e-8. A tighter cut keeps a few
+#: more neurons and matches the sums to rounding.
+RTOL_FLOOR = 1e-14
+
 
 def as_network(problem: Problem, network) -> Network:
     """A :class:`Network` from a ``Network``, a list of weight matrices, an ``.npz`` path or a
@@ -64,9 +71,40 @@ def _check_method(method: str) -> str:
     return method
 
 
+def _rank_rtols(rtol: float) -> tuple[float, ...]:
+    """The rank tolerances tried, ``rtol`` first, then tighter ones down to ``RTOL_FLOOR``."""
+    out = [rtol]
+    while out[-1] * 1e-2 >= RTOL_FLOOR:
+        out.append(out[-1] * 1e-2)
+    return tuple(out)
+
+
+def _prune_layer(problem, Zs, l, Z, methods, rtols, ref, loss_rtol):
+    """Activations with hidden layer ``l`` pruned, the first candidate (rank tolerance by
+    rank tolerance, method by method) whose activation loss is within ``loss_rtol`` of
+    ``ref``; ``None`` if none is."""
+    for rt in rtols:
+        for m in methods:
+            keep, c = caratheodory(Z, problem.activation, rtol=rt, method=m)
+            cand = list(Zs)
+            cand[l] = Z[:, keep] * np.sqrt(c)
+            if abs(loss_activations(problem, cand) - ref) <= loss_rtol * max(abs(ref), 1e-300):
+                return cand
+    return None
+
+
 def prune(problem: Problem, network, method: str = "caratheodory",
           rtol: float = 1e-10, loss_rtol: float = 1e-9) -> Network:
-    """Remove neurons without changing any layer's covariances (so without raising the loss).
+    """Remove neurons without changing any layer's covariances or the output.
+
+    What is kept, precisely: the covariances ``(K_l, G_l)`` of every hidden layer and the
+    output pre-activations ``Z_L`` (so the data term ``C(Z_L)``), to the sum tolerance of
+    :func:`~conic_dnn.neurons.decompose.caratheodory`. The weights are rebuilt min-norm, so
+    the pruned network's loss is the *activation loss* of the input,
+    ``loss_activations(problem, activations_from_weights(problem, weights))``, to
+    ``loss_rtol``: equal to the input's loss when the input already has min-norm weights (a
+    solve's network, or any stationary point of training), and below it otherwise (never
+    above: the min-norm weights are the cheapest ones with these activations).
 
     Parameters
     ----------
@@ -81,14 +119,17 @@ def prune(problem: Problem, network, method: str = "caratheodory",
         = sum_j g_j}`` by the dual simplex (HiGHS), which is a basic solution with the same
         bound and often fewer neurons on degenerate data.
     rtol : float
-        Relative singular-value tolerance of the generator family's rank.
+        Relative singular-value tolerance of the generator family's rank. When no pruning at
+        ``rtol`` meets ``loss_rtol``, tighter tolerances (``rtol * 1e-2``, ... down to
+        ``RTOL_FLOOR``) are tried: they keep a few more neurons and match the sums closer.
     loss_rtol : float, default 1e-9
         Guard: a layer's pruning is kept only if the loss of the rebuilt network stays within
         ``loss_rtol`` (relative) of the input's activation loss. The generator sums are
         matched to 1e-9, but through an ill-conditioned Gram matrix of the next layer's input
         the min-norm weights can amplify that (measured: 1.3e-4 on an LP-pruned layer of an
-        interior-point solution). A layer that fails is pruned with the other method; if that
-        fails too it is kept as it was, with a :class:`DecompositionWarning`.
+        interior-point solution). A layer that fails is pruned with the other method and
+        tighter rank tolerances; if all fail it is kept as it was, with a
+        :class:`DecompositionWarning` (so the loss never moves beyond ``loss_rtol`` unsaid).
 
     Returns
     -------
@@ -116,15 +157,11 @@ def prune(problem: Problem, network, method: str = "caratheodory",
         Z = Zs[l]
         if Z.shape[1] == 0:
             continue
-        for m in methods:
-            keep, c = caratheodory(Z, act, rtol=rtol, method=m)
-            cand = list(new)
-            cand[l] = Z[:, keep] * np.sqrt(c)
-            if abs(loss_activations(problem, cand) - ref) <= loss_rtol * max(abs(ref), 1e-300):
-                new = cand
-                break
-        else:
+        cand = _prune_layer(problem, new, l, Z, methods, _rank_rtols(rtol), ref, loss_rtol)
+        if cand is None:
             kept.append(l + 1)
+        else:
+            new = cand
     if kept:
         warnings.warn(f"prune: hidden layer(s) {kept} kept unpruned: every pruning moved the "
                       f"loss by more than loss_rtol={loss_rtol:g} (ill-conditioned next-layer "
