@@ -11,6 +11,7 @@ import conic_dnn as cd
 from conic_dnn.neurons.decompose import generator_rank
 from conic_dnn.neurons.pruning import RTOL_FLOOR, prune
 
+
 @pytest.fixture(params=[0.0, 0.7], ids=["nobias", "bias"])
 def deep_instance(request, rng):
     bias = request.param

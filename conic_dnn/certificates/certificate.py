@@ -230,7 +230,8 @@ class Certificate:
     def to_dict(self) -> dict:
         """JSON-serialisable dictionary (see :meth:`LayerCertificate.to_dict`)."""
         return {"certified": bool(self.certified), "objective": _num(self.objective),
-                "tol": float(self.tol), "relative_gap": _num(self.relative_gap), "layers": [c.to_dict() for c in self.layers]}
+                "tol": float(self.tol), "relative_gap": _num(self.relative_gap),
+                "layers": [c.to_dict() for c in self.layers]}
 
     def to_json(self, **kwargs) -> str:
         """:meth:`to_dict` as a JSON string (``kwargs`` go to :func:`json.dumps`)."""
