@@ -163,3 +163,62 @@ def test_prune_loss_guard_falls_back_then_keeps_the_layer(monkeypatch, rng):
     assert out.loss(p) == pytest.approx(ref, rel=1e-12)
     with pytest.raises(ValueError, match="loss_rtol"):
         cd.prune(p, W, loss_rtol=-1.0)
+
+
+# --- refusing a network that does not match the problem -------------------------------------
+@pytest.fixture
+def relu_problem(rng):
+    return cd.Problem(rng.normal(size=(5, 3)), rng.normal(size=(5, 1)), 2, 0.05)
+
+
+def _mismatches(p, rng):
+    W = [rng.normal(size=(12, 3)), rng.normal(size=(1, 12))]
+    Wb = [rng.normal(size=(12, 4)), rng.normal(size=(1, 13))]
+    W3 = [rng.normal(size=(12, 3)), rng.normal(size=(6, 12)), rng.normal(size=(1, 6))]
+    return [
+        (cd.Network(tuple(W), "abs", 0.0), r"activation 'relu', got 'abs'"),
+        (cd.Network(tuple(W), cd.leaky_relu(0.1), 0.0), r"activation 'relu', got"),
+        (cd.Network(tuple(Wb), "relu", 0.5), r"expected bias 0 .*got 0\.5"),
+        (cd.Network(tuple(W3), "relu", 0.0), r"expected 2 weight matrices .*depth.*got 3"),
+        (cd.Network((rng.normal(size=(12, 2)), W[1]), "relu", 0.0), r"expected 3 columns"),
+        (cd.Network((W[0], rng.normal(size=(2, 12))), "relu", 0.0), r"expected 1 rows"),
+    ]
+
+
+def test_prune_report_and_certify_refuse_a_mismatched_network(relu_problem, rng, tmp_path):
+    """#19: an ``abs`` network on a ReLU problem was pruned and returned as ReLU (reported
+    loss 4.86, true loss 24.47). Every mismatch (activation, bias, depth, shapes) is refused
+    by prune, sparsity_report and certify, also through an .npz file."""
+    from conic_dnn.certificates.certificate import certify
+    from conic_dnn.certificates.sparsity import sparsity_report
+
+    p = relu_problem
+    for net, match in _mismatches(p, rng):
+        for f in (prune, sparsity_report, certify):
+            with pytest.raises(ValueError, match=match):
+                f(p, net)
+    abs_net = _mismatches(p, rng)[0][0]
+    path = abs_net.save(tmp_path / "abs.npz")
+    with pytest.raises(ValueError, match="activation 'relu', got 'abs'"):
+        prune(p, str(path))
+    # the matching problem accepts it, and the pruned network keeps its activation
+    q = p.replace(activation="abs")
+    out = prune(q, abs_net)
+    assert (out.activation.a, out.activation.b) == (1.0, -1.0)
+    assert out.loss(q) <= abs_net.loss(q) * (1 + 1e-9)
+
+
+def test_prune_states_its_loss_precisely(deep_instance):
+    """The documented contract (prune's docstring, README): the covariances and the output are
+    kept; the loss becomes the input's activation loss -- never above the input's loss, equal
+    to it when the input is min-norm. Example 05 (0.0441574934 -> 0.0441464828) was an input
+    that was not min-norm: the drop is exactly loss_parameters - loss_activations."""
+    p, W = deep_instance
+    before = cd.loss_parameters(p, W)
+    act_loss = cd.loss_activations(p, cd.activations_from_weights(p, W))
+    assert act_loss < before * (1 - 1e-6)  # a random network is far from min-norm
+    out = prune(p, W)
+    assert out.loss(p) == pytest.approx(act_loss, rel=1e-9)
+    assert out.loss(p) <= before
+    again = prune(p, out)  # min-norm input: the loss is kept to loss_rtol
+    assert again.loss(p) == pytest.approx(out.loss(p), rel=1e-9)

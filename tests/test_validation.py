@@ -73,10 +73,29 @@ def no_solver(monkeypatch):
     (dict(X=np.ones((3, 2)) + 1j), TypeError, r"^X: expected a real array, got dtype complex"),
     (dict(X=np.zeros((3, 2), dtype="datetime64[D]")), TypeError,
      r"^X: expected a numeric array, got dtype datetime64"),
+    # numpy counts timedelta64 as a number (a signed integer): refused all the same
+    (dict(X=np.ones((3, 2), dtype="timedelta64[s]")), TypeError,
+     r"^X: expected a numeric array, got dtype timedelta64"),
+    (dict(Y=np.ones(3, dtype="timedelta64[ms]")), TypeError,
+     r"^Y: expected a numeric array, got dtype timedelta64"),
+    (dict(Y=np.ones(3) + 0j), TypeError, r"^Y: expected a real array, got dtype complex"),
+    (dict(X=np.zeros((3, 2), dtype=[("a", float), ("b", float)])), TypeError,
+     r"^X: expected a numeric array, got dtype"),
+    # masked arrays: the mask would be dropped silently by np.asarray
+    (dict(X=np.ma.masked_array(np.ones((3, 2)), mask=[[0, 1], [0, 0], [0, 0]])), TypeError,
+     r"^X: expected a plain array, got a numpy masked array"),
+    (dict(Y=np.ma.masked_array(np.ones(3))), TypeError,
+     r"^Y: expected a plain array, got a numpy masked array"),
 ])
 def test_data_validation(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         _problem(**kwargs)
+
+
+def test_boolean_data_is_read_as_zero_one():
+    # booleans are numbers here (binary features / labels), unlike in weight matrices
+    p = _problem(X=np.array([[True, False], [False, True], [True, True]]))
+    np.testing.assert_array_equal(p.X, [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 
 
 def test_valid_data_variants_are_accepted():
@@ -330,6 +349,14 @@ def p23():
      r"^weights\[1\]: expected a numeric array, got dtype <U1"),
     ([np.ones((5, 2)), np.ones((3, 5), dtype=object), np.ones((1, 3))], TypeError,
      r"^weights\[1\]: expected a numeric array, got dtype object"),
+    ([np.ones((5, 2)), np.ones((3, 5), dtype="timedelta64[s]"), np.ones((1, 3))], TypeError,
+     r"^weights\[1\]: expected a numeric array, got dtype timedelta64"),
+    ([np.ones((5, 2)), np.ones((3, 5), dtype="datetime64[D]"), np.ones((1, 3))], TypeError,
+     r"^weights\[1\]: expected a numeric array, got dtype datetime64"),
+    ([np.ones((5, 2), dtype=bool), np.ones((3, 5)), np.ones((1, 3))], TypeError,
+     r"^weights\[0\]: expected a numeric array, got dtype bool"),
+    ([np.ma.masked_array(np.ones((5, 2))), np.ones((3, 5)), np.ones((1, 3))], TypeError,
+     r"^weights\[0\]: expected a plain array, got a numpy masked array"),
     (np.ones((3, 2)), TypeError, r"^weights: expected a list of 2-D arrays, got ndarray"),
     (None, TypeError, r"^weights: expected a list of 2-D arrays, got NoneType"),
     ((w for w in [np.ones((5, 2))]), TypeError,

@@ -137,6 +137,7 @@ from ..core.formulations import layer_inputs, min_norm_weights
 from ..core.forward import check_weights, forward
 from ..core.network import Network
 from ..core.problem import Problem
+from ..neurons.pruning import check_matches
 from .layer_certificate import (
     RANGE_RTOL,
     LayerCertificate,
@@ -243,13 +244,7 @@ class Certificate:
 # --------------------------------------------------------------------------------------------
 def _check_network(problem: Problem, network) -> list[np.ndarray]:
     if isinstance(network, Network):
-        act = problem.activation
-        if (network.activation.a, network.activation.b) != (act.a, act.b):
-            raise ValueError(f"network: expected the problem's activation {act.name!r}, got "
-                             f"{network.activation.name!r}")
-        if network.bias != problem.bias:
-            raise ValueError(f"network: expected bias {problem.bias:g} (the problem's), got "
-                             f"{network.bias:g}")
+        check_matches(problem, network)  # activation, bias, depth, shapes
         weights = list(network.weights)
     elif isinstance(network, (list, tuple)):
         weights = list(network)

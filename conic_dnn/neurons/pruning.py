@@ -23,7 +23,7 @@ from ..core.network import Network
 from ..core.problem import Problem
 from .decompose import caratheodory
 
-__all__ = ["prune", "as_network", "PRUNE_METHODS"]
+__all__ = ["prune", "as_network", "check_matches", "PRUNE_METHODS", "RTOL_FLOOR"]
 
 PRUNE_METHODS = ("caratheodory", "lp")
 
@@ -37,12 +37,16 @@ RTOL_FLOOR = 1e-14
 
 def as_network(problem: Problem, network) -> Network:
     """A :class:`Network` from a ``Network``, a list of weight matrices, an ``.npz`` path or a
-    bias-free ``torch.nn.Sequential`` (optional ``torch`` extra).
+    bias-free ``torch.nn.Sequential`` (optional ``torch`` extra), checked against
+    ``problem``: the same activation (slopes), bias, depth and chaining shapes (a list of
+    weights is taken with the problem's activation and bias).
 
     Raises
     ------
     TypeError, ValueError
-        When the weights do not chain with ``problem``'s dimensions, or for an unknown type.
+        When the network does not match ``problem`` (naming what differs: a network with
+        another activation computes another function, so pruning or certifying it against
+        this problem would report the loss of a network it is not), or for an unknown type.
     """
     if isinstance(network, Network):
         net = network
@@ -57,12 +61,33 @@ def as_network(problem: Problem, network) -> Network:
     else:
         raise TypeError(f"network: expected a Network, a list of weight matrices, an .npz path "
                         f"or a torch.nn.Sequential, got {type(network).__name__}")
-    check_weights(list(net.weights), problem.d, problem.k, problem.depth, problem.bias,
-                  name="network weights")
+    check_matches(problem, net)
+    return net
+
+
+def _same_activation(a, b) -> bool:
+    if a.is_homogeneous and b.is_homogeneous:
+        return (float(a.a), float(a.b)) == (float(b.a), float(b.b))
+    return a is b or (not a.is_homogeneous and not b.is_homogeneous and a.name == b.name
+                      and getattr(a, "func", None) is getattr(b, "func", None))
+
+
+def check_matches(problem: Problem, net: Network) -> None:
+    """Raise ``ValueError`` unless ``net`` has ``problem``'s activation, bias, depth and
+    shapes (the message names the first difference)."""
+    act = problem.activation
+    if not _same_activation(net.activation, act):
+        raise ValueError(f"network: expected the problem's activation {act.name!r}, got "
+                         f"{net.activation.name!r} (pass a network of the same activation, or "
+                         f"a Problem with activation={net.activation.name!r})")
     if net.bias != problem.bias:
         raise ValueError(f"network: expected bias {problem.bias:g} (the problem's), got "
                          f"{net.bias:g}")
-    return net
+    if len(net.weights) != problem.depth:
+        raise ValueError(f"network: expected {problem.depth} weight matrices (the problem's "
+                         f"depth), got {len(net.weights)}")
+    check_weights(list(net.weights), problem.d, problem.k, problem.depth, problem.bias,
+                  name="network weights")
 
 
 def _check_method(method: str) -> str:
