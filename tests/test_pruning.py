@@ -222,3 +222,21 @@ def test_prune_states_its_loss_precisely(deep_instance):
     assert out.loss(p) <= before
     again = prune(p, out)  # min-norm input: the loss is kept to loss_rtol
     assert again.loss(p) == pytest.approx(out.loss(p), rel=1e-9)
+
+
+def test_prune_memory_guard_names_the_layer(rng):
+    from conic_dnn.neurons.decompose import caratheodory, generator_bytes
+
+    p = cd.Problem(rng.normal(size=(6, 2)), rng.normal(size=(6, 1)), 3, 0.05)
+    W = [rng.normal(size=(40, 2)), rng.normal(size=(30, 40)), rng.normal(size=(1, 30))]
+    need = generator_bytes(6, 40)
+    assert need == 4 * 8 * 42 * 40
+    with pytest.raises(cd.SizeLimitError, match=r"prune: hidden layer 1: 40 neurons on N = 6"
+                                                r".*max_bytes"):
+        prune(p, W, max_bytes=need - 1)
+    with pytest.raises(cd.SizeLimitError, match=r"hidden layer 2: 30 neurons"):
+        prune(p, [W[0][:5], W[1][:, :5], W[2]], max_bytes=generator_bytes(6, 29))
+    out = prune(p, W, max_bytes=need)  # at the limit: pruned as usual
+    assert out.widths[0] <= 40
+    with pytest.raises(cd.SizeLimitError, match="caratheodory"):
+        caratheodory(rng.normal(size=(6, 40)), cd.relu, max_bytes=need - 1)

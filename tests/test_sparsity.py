@@ -123,3 +123,26 @@ def test_sparsity_report(deep_instance):
 def test_public_api_exports():
     for name in ("prune", "tight_example", "sparsity_report", "SparsityReport"):
         assert hasattr(cd, name)
+
+
+def test_tight_example_size_guard():
+    from conic_dnn.certificates.sparsity import MAX_EXAMPLE_BYTES, tight_example_bytes
+
+    with pytest.raises(cd.SizeLimitError, match=r"N = 2000 needs ~\d+\.\d GiB.*"
+                                                r"tight_example_bound"):
+        tight_example(2000)
+    with pytest.raises(cd.SizeLimitError, match="bipartite_incidence"):
+        bipartite_incidence(2000)
+    assert tight_example_bytes(500) <= MAX_EXAMPLE_BYTES < tight_example_bytes(600)
+    # the estimate covers what is allocated: E, B and the two weight matrices
+    p, net = tight_example(20)
+    held = sum(W.nbytes for W in net.weights) + 2 * bipartite_incidence(20).nbytes
+    assert held <= tight_example_bytes(20)
+    # the closed form needs no memory at any N
+    assert tight_example_bound(2000, 1e-3) == pytest.approx(1e-3 * 2000**2 - 1e-6 * 2000 * 1999)
+
+
+def test_bipartite_incidence_rows_are_the_edges():
+    E = bipartite_incidence(6)
+    edges = {tuple(np.flatnonzero(r)) for r in E}
+    assert edges == {(i, j) for i in range(3) for j in range(3, 6)}

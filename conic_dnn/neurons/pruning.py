@@ -21,7 +21,7 @@ from ..core.formulations import activations_from_weights, loss_activations, min_
 from ..core.forward import check_weights
 from ..core.network import Network
 from ..core.problem import Problem
-from .decompose import caratheodory
+from .decompose import caratheodory, check_generator_size
 
 __all__ = ["prune", "as_network", "check_matches", "PRUNE_METHODS", "RTOL_FLOOR"]
 
@@ -104,13 +104,14 @@ def _rank_rtols(rtol: float) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _prune_layer(problem, Zs, l, Z, methods, rtols, ref, loss_rtol):
+def _prune_layer(problem, Zs, l, Z, methods, rtols, ref, loss_rtol, max_bytes=None):
     """Activations with hidden layer ``l`` pruned, the first candidate (rank tolerance by
     rank tolerance, method by method) whose activation loss is within ``loss_rtol`` of
     ``ref``; ``None`` if none is."""
     for rt in rtols:
         for m in methods:
-            keep, c = caratheodory(Z, problem.activation, rtol=rt, method=m)
+            keep, c = caratheodory(Z, problem.activation, rtol=rt, method=m,
+                                   **({} if max_bytes is None else {"max_bytes": max_bytes}))
             cand = list(Zs)
             cand[l] = Z[:, keep] * np.sqrt(c)
             if abs(loss_activations(problem, cand) - ref) <= loss_rtol * max(abs(ref), 1e-300):
@@ -119,7 +120,8 @@ def _prune_layer(problem, Zs, l, Z, methods, rtols, ref, loss_rtol):
 
 
 def prune(problem: Problem, network, method: str = "caratheodory",
-          rtol: float = 1e-10, loss_rtol: float = 1e-9) -> Network:
+          rtol: float = 1e-10, loss_rtol: float = 1e-9,
+          max_bytes: float | None = None) -> Network:
     """Remove neurons without changing any layer's covariances or the output.
 
     What is kept, precisely: the covariances ``(K_l, G_l)`` of every hidden layer and the
@@ -155,6 +157,10 @@ def prune(problem: Problem, network, method: str = "caratheodory",
         interior-point solution). A layer that fails is pruned with the other method and
         tighter rank tolerances; if all fail it is kept as it was, with a
         :class:`DecompositionWarning` (so the loss never moves beyond ``loss_rtol`` unsaid).
+    max_bytes : float, optional
+        Memory guard per layer (default ``MAX_GENERATOR_BYTES`` = 2 GiB): every hidden layer's
+        ``N(N+1) x width`` generator matrix is estimated before anything is pruned, and a
+        :class:`~conic_dnn.SizeLimitError` names the layer when it does not fit.
 
     Returns
     -------
@@ -172,6 +178,8 @@ def prune(problem: Problem, network, method: str = "caratheodory",
             or not loss_rtol >= 0:
         raise ValueError(f"loss_rtol: expected a number >= 0, got {loss_rtol!r}")
     net = as_network(problem, network)
+    for l, W in enumerate(net.weights[:-1]):  # before any allocation of a generator matrix
+        check_generator_size(problem.N, W.shape[0], max_bytes, f"prune: hidden layer {l + 1}")
     Zs = activations_from_weights(problem, list(net.weights))
     new = list(Zs)
     act = problem.activation
@@ -182,7 +190,8 @@ def prune(problem: Problem, network, method: str = "caratheodory",
         Z = Zs[l]
         if Z.shape[1] == 0:
             continue
-        cand = _prune_layer(problem, new, l, Z, methods, _rank_rtols(rtol), ref, loss_rtol)
+        cand = _prune_layer(problem, new, l, Z, methods, _rank_rtols(rtol), ref, loss_rtol,
+                            max_bytes)
         if cand is None:
             kept.append(l + 1)
         else:
