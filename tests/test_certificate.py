@@ -338,6 +338,67 @@ def test_two_layer_global_optimum_is_certified(activation, rng):
     assert cert.layers[0].gap_bound < min(np.sqrt(rel_gap), 1e-4)
 
 
+def _depth_two_instances():
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(n_samples=6, noise=0.1, random_state=0)
+    yield "moons6-bias1", cd.Problem(X, (2.0 * y - 1)[:, None], 2, 1e-2, bias=1.0)
+    rng = np.random.default_rng(0)
+    for act in ("relu", "leaky_relu", "abs"):
+        for bias in (0.0, 0.5):
+            X, Y = rng.normal(size=(4, 2)), rng.normal(size=(4, 1))
+            yield f"{act}-bias{bias}", cd.Problem(X, Y, 2, 0.05, activation=act, bias=bias)
+    yield "relu-N5-k2", cd.Problem(rng.normal(size=(5, 3)), rng.normal(size=(5, 2)), 2, 0.02)
+
+
+@pytest.mark.slow
+def test_certify_with_defaults_certifies_every_certified_solve():
+    """One convention (certificate.py, "Tolerances"): what solve certifies at its default
+    relative gap GAP_TOL, certify certifies with its defaults (first-order residuals at
+    CERT_TOL = sqrt(GAP_TOL)). Before: moons N = 6, bias 1 (solve's gap 3.5e-8) was rejected
+    with margin -4.3e-5 at tol 1e-6. Oracle for the certificate's own bound: solve's network
+    is feasible, so ``objective - gap_bound`` (a lower bound on the global optimum) cannot
+    exceed its loss."""
+    from conic_dnn.certificates.certificate import CERT_TOL, GAP_TOL
+
+    assert CERT_TOL == pytest.approx(math.sqrt(GAP_TOL))
+    n_certified = 0
+    for name, p in _depth_two_instances():
+        res = cd.solve(p)
+        if not res.certified:
+            continue
+        n_certified += 1
+        cert = certify(p, res.network)
+        assert cert.tol == CERT_TOL
+        assert cert.certified, f"{name}\n{cert}"
+        (layer,) = cert.layers
+        assert layer.min_margin >= 0  # scaled into the dual cone when within tol of 0
+        assert cert.objective - layer.gap_bound <= res.objective * (1 + 1e-9), name
+        assert cert.relative_gap <= CERT_TOL, name  # first order: ~tol, not ~tol^2
+        assert "certified global optimum" in str(cert)  # depth 2: global, not "layerwise"
+    assert n_certified >= 6
+
+
+def test_margin_within_tol_is_scaled_into_the_dual_cone(rng):
+    """A margin m in [-tol, 0) is turned into a proof, not waved through: V / sqrt(1 - m) is
+    in the dual cone (rho is homogeneous). A perturbed optimum (W_1 entries * (1 + 1e-4 g))
+    has raw margin ~ -6e-4: not certified at tol 1e-12 (and never shown "yes"); at tol 1e-2
+    certified with the scaled multiplier, margin >= 0. Oracle for the scaled pair: dense
+    sampling of unit neurons finds no f < 0 (to rounding)."""
+    X, Y = rng.normal(size=(4, 2)), rng.normal(size=(4, 1))
+    p = cd.Problem(X, Y, 2, 0.05)
+    W1, W2 = cd.solve(p).network.weights
+    W1 = W1 * (1 + 1e-4 * np.random.default_rng(1).normal(size=W1.shape))
+    raw = certify(p, [W1, W2], tol=1e-12)
+    assert raw.layers[0].min_margin < -1e-5 and not raw.certified
+    assert str(raw).splitlines()[3].split("|")[5].strip() == "no"
+    cert = certify(p, [W1, W2], tol=1e-2)
+    (layer,) = cert.layers
+    assert layer.certified and layer.min_margin >= 0 and "scaled by" in layer.method
+    assert sampled_min(layer.A, layer.B, p.activation, X, rng) >= -1e-12 * p.lam
+    assert cert.objective - layer.gap_bound <= cd.solve(p).objective * (1 + 1e-9)
+
+
 # --------------------------------------------------------------------------------------------
 # 5. report and larger instances
 # --------------------------------------------------------------------------------------------
@@ -356,7 +417,13 @@ def test_report_and_serialisation(rng):
     for word in ("layer", "margin", "complementarity", "certified", "exact", "decrease",
                  "multiplier"):
         assert word in text
-    assert len(text.splitlines()) == 3 + 2
+    table, legend = text.split("\n\n")
+    assert len(table.splitlines()) == 3 + 2
+    assert legend.startswith("legend:") and "rel. gap" in legend
+    for c, row in zip(cert.layers, table.splitlines()[3:]):
+        shown_yes = row.split("|")[5].strip() == "yes"
+        assert shown_yes == c.certified and (not shown_yes or c.min_margin >= 0)
+    assert "layerwise optimal" in text or "NOT certified" in text
     d = json.loads(json.dumps(cert.to_dict()))
     assert d["certified"] == cert.certified and len(d["layers"]) == 2
     assert np.array(d["layers"][0]["A"]).shape == (5, 5)

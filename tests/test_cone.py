@@ -171,3 +171,24 @@ def test_restricted_lifted_basis_matches_an_orthonormal_one(rng):
                      [cp.upper_tri(M) >= 0, cp.diag(Mpm) == 0])
     ref.solve(solver="CLARABEL")
     assert ours.value == pytest.approx(ref.value, rel=1e-6)
+
+
+# --- the size guard of cone_constraints (#19: N = 30 enumerated 2^30 patterns) ---------------
+def test_cone_constraints_size_guard():
+    from conic_dnn.cone.covariance_cone import MAX_CONE_BLOCK_VARIABLES, pattern_cone_size
+
+    N = 30
+    K, G = cp.Variable((N, N), symmetric=True), cp.Variable((N, N), symmetric=True)
+    with pytest.raises(cd.SizeLimitError, match=r"N = 30 has 2\^30 = 1,073,741,824 sign "
+                                                r"patterns.*representation='lifted'.*force"):
+        cd.cone_constraints(K, G, "relu")
+    # the ways out it names are cheap: lifted, and neurons in a plane (H of rank 2)
+    assert cd.cone_constraints(K, G, "relu", representation="lifted")
+    H = np.random.default_rng(0).normal(size=(N, 2))
+    assert cd.cone_constraints(K, G, "relu", H=H)
+    assert pattern_cone_size(N, rank=2) == 2 * N * 3  # 2N wedges of 3 variables
+    # the estimate is the pattern count times the block size, before enumeration
+    assert pattern_cone_size(12) == 4096 * 78 <= MAX_CONE_BLOCK_VARIABLES
+    assert pattern_cone_size(14) > MAX_CONE_BLOCK_VARIABLES
+    # linear activations are one PSD block at any N: no guard
+    assert cd.cone_constraints(K, G, "identity")

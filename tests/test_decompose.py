@@ -10,13 +10,41 @@ import numpy as np
 import pytest
 
 import conic_dnn as cd
-from conic_dnn.neurons.decompose import caratheodory, cp_factorize, generator_matrix, generator_rank
+from conic_dnn.neurons.decompose import (
+    SUM_RTOL,
+    caratheodory,
+    cp_factorize,
+    generator_matrix,
+    generator_rank,
+)
 
 
 def covariances(Z, act, c=None):
     c = np.ones(Z.shape[1]) if c is None else c
     S = act(Z)
     return (Z * c) @ Z.T, (S * c) @ S.T
+
+
+def assert_same_sums(Z, act, keep, c, w=None, rtol=1e-10):
+    """The contract of ``caratheodory``: the generator sum ``sum_j c_j (z_j z_j^T, s(z_j)
+    s(z_j)^T)`` is verified to ``SUM_RTOL`` relative to its norm, ``||(K0, G0)||_F``, in the
+    span of the generators kept by the rank cut (singular values of the normalised family
+    above ``rtol * s_max``); the part below the cut adds at most ``s_(r+1) * sum_j w_j
+    ||g_j||``. Each block's error is bounded by the joint one. A bound of the algorithm, not
+    of one BLAS kernel's digits (the exchanges' rounding differs between kernels: 1.6e-10
+    under SkylakeX, 4e-16 under Haswell on the singular-basis regression below)."""
+    w = np.ones(Z.shape[1]) if w is None else w
+    K0, G0 = covariances(Z, act, w)
+    K1, G1 = covariances(Z[:, keep], act, c)
+    A = generator_matrix(Z, act)
+    nrm = np.linalg.norm(A, axis=0)
+    live = nrm > 0
+    s = np.linalg.svd(A[:, live] / nrm[live], compute_uv=False)
+    r = int(np.sum(s > rtol * s[0]))
+    cut = s[r] * float(w[live] @ nrm[live]) if r < s.size else 0.0
+    total = np.hypot(np.linalg.norm(K0), np.linalg.norm(G0))
+    err = np.hypot(np.linalg.norm(K1 - K0), np.linalg.norm(G1 - G0))
+    assert err <= SUM_RTOL * total + cut, (err, total, cut)
 
 
 @pytest.mark.parametrize("n, r", [(2, 1), (3, 2), (3, 5), (4, 3), (4, 8)])
@@ -67,6 +95,7 @@ def test_generator_matrix_norms(rng):
         assert np.linalg.norm(A[:, j]) == pytest.approx(ref, rel=1e-12)
 
 
+@pytest.mark.blas_sensitive
 @pytest.mark.parametrize("method", ["nullspace", "lp"])
 @pytest.mark.parametrize("act", [cd.relu, cd.leaky_relu(0.2), cd.absolute, cd.identity],
                          ids=["relu", "leaky", "abs", "identity"])
@@ -80,10 +109,7 @@ def test_caratheodory_keeps_covariances(method, act, rng):
     if act.is_linear:
         assert rank == N * (N + 1) // 2
     assert np.all(c > 0)
-    K0, G0 = covariances(Z, act, w)
-    K1, G1 = covariances(Z[:, keep], act, c)
-    assert np.linalg.norm(K1 - K0) <= 1e-10 * np.linalg.norm(K0)
-    assert np.linalg.norm(G1 - G0) <= 1e-10 * np.linalg.norm(G0)
+    assert_same_sums(Z, act, keep, c, w)
 
 
 def test_caratheodory_collapses_copies(rng):
@@ -102,10 +128,7 @@ def test_caratheodory_low_rank_inputs(rng):
     Z = rng.normal(size=(N, 2)) @ rng.normal(size=(2, 300))
     keep, c = caratheodory(Z, cd.relu)
     assert len(keep) <= generator_rank(Z, cd.relu) < N * (N + 1)
-    K0, G0 = covariances(Z, cd.relu)
-    K1, G1 = covariances(Z[:, keep], cd.relu, c)
-    assert np.linalg.norm(K1 - K0) <= 1e-10 * np.linalg.norm(K0)
-    assert np.linalg.norm(G1 - G0) <= 1e-10 * np.linalg.norm(G0)
+    assert_same_sums(Z, cd.relu, keep, c)
 
 
 def test_caratheodory_validation(rng):
@@ -118,16 +141,15 @@ def test_caratheodory_validation(rng):
     assert keep.size == 0 and c.size == 0
 
 
+@pytest.mark.blas_sensitive
 def test_caratheodory_survives_a_singular_basis_refresh():
     """Regression: neurons of a depth-4, N = 8 alternating solve (benchmarks/deep.py) where the
     exchanges made the square basis exactly singular at a refresh, and ``inv`` raised
-    LinAlgError; the refresh now falls back to ``pinv``. Same covariances to 1e-10."""
+    LinAlgError; the refresh now falls back to ``pinv``. Same generator sums to SUM_RTOL
+    (the kept basis has cond ~1e12: the rounding of the exchanges is kernel-dependent)."""
     from pathlib import Path
 
     Z = np.load(Path(__file__).parent / "data" / "caratheodory_singular_basis.npy")
     keep, c = caratheodory(Z, cd.relu)
     assert np.all(c > 0) and len(keep) <= generator_rank(Z, cd.relu)
-    K0, G0 = covariances(Z, cd.relu)
-    K1, G1 = covariances(Z[:, keep], cd.relu, c)
-    assert np.linalg.norm(K1 - K0) <= 1e-10 * np.linalg.norm(K0)
-    assert np.linalg.norm(G1 - G0) <= 1e-10 * np.linalg.norm(G0)
+    assert_same_sums(Z, cd.relu, keep, c)

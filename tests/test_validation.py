@@ -5,6 +5,9 @@ Complements tests/test_problem.py::test_problem_validation (the cases there are 
 """
 
 import importlib
+import os
+import subprocess
+import sys
 
 import cvxpy as cp
 import numpy as np
@@ -73,10 +76,29 @@ def no_solver(monkeypatch):
     (dict(X=np.ones((3, 2)) + 1j), TypeError, r"^X: expected a real array, got dtype complex"),
     (dict(X=np.zeros((3, 2), dtype="datetime64[D]")), TypeError,
      r"^X: expected a numeric array, got dtype datetime64"),
+    # numpy counts timedelta64 as a number (a signed integer): refused all the same
+    (dict(X=np.ones((3, 2), dtype="timedelta64[s]")), TypeError,
+     r"^X: expected a numeric array, got dtype timedelta64"),
+    (dict(Y=np.ones(3, dtype="timedelta64[ms]")), TypeError,
+     r"^Y: expected a numeric array, got dtype timedelta64"),
+    (dict(Y=np.ones(3) + 0j), TypeError, r"^Y: expected a real array, got dtype complex"),
+    (dict(X=np.zeros((3, 2), dtype=[("a", float), ("b", float)])), TypeError,
+     r"^X: expected a numeric array, got dtype"),
+    # masked arrays: the mask would be dropped silently by np.asarray
+    (dict(X=np.ma.masked_array(np.ones((3, 2)), mask=[[0, 1], [0, 0], [0, 0]])), TypeError,
+     r"^X: expected a plain array, got a numpy masked array"),
+    (dict(Y=np.ma.masked_array(np.ones(3))), TypeError,
+     r"^Y: expected a plain array, got a numpy masked array"),
 ])
 def test_data_validation(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         _problem(**kwargs)
+
+
+def test_boolean_data_is_read_as_zero_one():
+    # booleans are numbers here (binary features / labels), unlike in weight matrices
+    p = _problem(X=np.array([[True, False], [False, True], [True, True]]))
+    np.testing.assert_array_equal(p.X, [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 
 
 def test_valid_data_variants_are_accepted():
@@ -330,6 +352,14 @@ def p23():
      r"^weights\[1\]: expected a numeric array, got dtype <U1"),
     ([np.ones((5, 2)), np.ones((3, 5), dtype=object), np.ones((1, 3))], TypeError,
      r"^weights\[1\]: expected a numeric array, got dtype object"),
+    ([np.ones((5, 2)), np.ones((3, 5), dtype="timedelta64[s]"), np.ones((1, 3))], TypeError,
+     r"^weights\[1\]: expected a numeric array, got dtype timedelta64"),
+    ([np.ones((5, 2)), np.ones((3, 5), dtype="datetime64[D]"), np.ones((1, 3))], TypeError,
+     r"^weights\[1\]: expected a numeric array, got dtype datetime64"),
+    ([np.ones((5, 2), dtype=bool), np.ones((3, 5)), np.ones((1, 3))], TypeError,
+     r"^weights\[0\]: expected a numeric array, got dtype bool"),
+    ([np.ma.masked_array(np.ones((5, 2))), np.ones((3, 5)), np.ones((1, 3))], TypeError,
+     r"^weights\[0\]: expected a plain array, got a numpy masked array"),
     (np.ones((3, 2)), TypeError, r"^weights: expected a list of 2-D arrays, got ndarray"),
     (None, TypeError, r"^weights: expected a list of 2-D arrays, got NoneType"),
     ((w for w in [np.ones((5, 2))]), TypeError,
@@ -395,3 +425,56 @@ def test_deep_options_checked_at_depth_two(kw, match):
     p = cd.Problem(np.eye(3), np.ones(3), 2, 0.1)
     with pytest.raises(ValueError, match=match):
         cd.solve(p, **kw)
+
+
+# --- size guards fire before any big allocation (#19) ---------------------------------------
+
+_GUARDS_UNDER_RLIMIT = r"""
+import resource, sys
+import numpy as np, cvxpy as cp
+import conic_dnn as cd
+from conic_dnn.certificates.sparsity import tight_example
+
+vm = [l for l in open("/proc/self/status") if l.startswith("VmSize:")][0]
+now = int(vm.split()[1]) * 1024
+limit = now + 512 * 2**20          # what is mapped now + 512 MiB
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+try:                               # the limit bites: 1 GiB cannot be had
+    np.ones(2**27)
+    sys.exit("rlimit not effective")
+except MemoryError:
+    pass
+checks = []
+try:                               # 2 x ~30 GiB before the guard
+    tight_example(2000)
+except cd.SizeLimitError as e:
+    checks.append("tight_example_bound" in str(e))
+rng = np.random.default_rng(0)     # N = 300, width 20,000: a 14 GB generator matrix
+p = cd.Problem(rng.normal(size=(300, 3)), rng.normal(size=(300, 1)), 2, 0.1)
+W = [rng.normal(size=(20000, 3)), rng.normal(size=(1, 20000))]
+try:
+    cd.prune(p, W)
+except cd.SizeLimitError as e:
+    checks.append("hidden layer 1" in str(e) and "max_bytes" in str(e))
+K = cp.Variable((30, 30), symmetric=True); G = cp.Variable((30, 30), symmetric=True)
+try:                               # 2^30 sign patterns
+    cd.cone_constraints(K, G, "relu")
+except cd.SizeLimitError as e:
+    checks.append("lifted" in str(e))
+print("guards", checks)
+sys.exit(0 if checks == [True, True, True] else 1)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc: Linux")
+def test_size_guards_fire_before_allocating_under_a_memory_limit():
+    """tight_example(2000), pruning a width-20,000 layer on N = 300, cone_constraints at
+    N = 30: each raises SizeLimitError naming the way out, in a process whose address space
+    is limited to what it has mapped + 512 MiB (so any big allocation would be a
+    MemoryError instead, which the script checks first)."""
+    proc = subprocess.run([sys.executable, "-c", _GUARDS_UNDER_RLIMIT], capture_output=True,
+                          text=True, timeout=120,
+                          env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "guards [True, True, True]" in proc.stdout

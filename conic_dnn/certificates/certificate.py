@@ -76,14 +76,25 @@ Testing the dual cone
       exactly); a nonnegative one proves nothing by itself.
     For a linear activation (``a == b``) the test is an eigenvalue, exact for any ``N``.
 
-Tolerances
-    A layer is *certified* when (i) the rigorous lower bound on ``min f / lam`` is
-    ``>= -tol``, (ii) no neuron with ``f / lam < -tol`` was found, (iii) the complementarity
-    residual ``|<A,K> + <B,G_s>| / (<A,K> + |<B,G_s>|)`` is ``<= tol`` and (iv) the stationarity
-    residual ``||W_{l+1} - V^T H_l|| / max(||W_{l+1}||, ||V^T H_l||)`` is ``<= tol``. All four
-    are first-order quantities: a network within ``eps`` (relative) of optimal in loss
-    typically has them at ``~sqrt(eps)``, so for networks produced by a cone solver (loss
-    accuracy ``~1e-8``) use ``tol ~ 1e-4 .. 1e-3``. The SDP (Clarabel, then SCS, via
+Tolerances (the one convention of the package)
+    ``solve`` certifies a depth-2 result when its *relative gap* ``(objective - lower_bound) /
+    |objective|`` is ``<= tol``, default ``GAP_TOL = 1e-6``. ``certify`` works from a network
+    alone, and what it can test are *first-order* quantities, each relative: a network within
+    ``eps`` (relative) of optimal in loss has them at ``~sqrt(eps)``. Its tolerance is
+    therefore ``CERT_TOL = sqrt(GAP_TOL) = 1e-3`` (the default of ``certify(tol=)`` and of
+    ``conic-dnn certify --tol``), and every network ``solve`` certifies at ``GAP_TOL`` is
+    certified by ``certify`` with its defaults (measured on the test instances: residuals
+    <= 5e-5). A layer is *certified* when (i) a multiplier is proved in the dual cone: the
+    rigorous lower bound ``m`` on ``min f / lam`` is ``>= 0``, or ``-tol <= m < 0`` and ``V`` is
+    rescaled by ``1 / sqrt(1 - m)``, which makes it ``>= 0`` (``f / lam = 1 - rho(V)^2`` and
+    ``rho`` is homogeneous; the residuals below are those of the rescaled ``V``), so a
+    certified layer never shows a negative margin; (ii) no neuron with ``f / lam < -tol`` was
+    found; (iii) the complementarity residual ``|<A,K> + <B,G_s>| / (<A,K> + |<B,G_s>|)`` and
+    (iv) the stationarity residual ``||W_{l+1} - V^T H_l|| / max(||W_{l+1}||, ||V^T H_l||)``
+    are ``<= tol``. A certified layer also carries ``gap_bound``, a rigorous bound on its
+    suboptimality in loss units (for depth 2, ``objective - gap_bound`` is a valid lower bound
+    on the global optimum; ``Certificate.relative_gap`` reports it relative), which is first
+    order too: it is ``~tol`` relative, not ``~tol^2``. The SDP (Clarabel, then SCS, via
     :func:`conic_dnn.solvers.run`) is itself accurate to about ``1e-8`` relative.
     Differentiable costs are assumed (a subgradient is used for the hinge loss).
     Directions of ``range(G_{l-1})`` whose singular value in ``H_{l-1}`` is below
@@ -109,6 +120,7 @@ Multipliers
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,6 +137,7 @@ from ..core.formulations import layer_inputs, min_norm_weights
 from ..core.forward import check_weights, forward
 from ..core.network import Network
 from ..core.problem import Problem
+from ..neurons.pruning import check_matches
 from .layer_certificate import (
     RANGE_RTOL,
     LayerCertificate,
@@ -137,7 +150,23 @@ from .layer_certificate import (
 from .multiplier import certifying_multiplier
 
 __all__ = ["LayerCertificate", "Certificate", "certify", "dual_cone_margin",
-           "find_violating_neuron", "EXACT_MAX_N"]
+           "find_violating_neuron", "EXACT_MAX_N", "GAP_TOL", "CERT_TOL"]
+
+#: Relative gap under which ``solve`` calls a depth-2 result certified (its ``tol`` default).
+GAP_TOL = 1e-6
+#: Relative tolerance of the first-order residuals of :func:`certify` (module docstring,
+#: "Tolerances"): ``sqrt(GAP_TOL)``, what a network at relative gap ``GAP_TOL`` shows.
+CERT_TOL = 1e-3
+
+_LEGEND = """\
+legend: margin = rigorous lower bound on min f/lam over unit neurons (>= 0: no neuron
+  lowers the loss to first order; < 0: a violation, or the value of a neuron found);
+  complementarity, stationarity = relative first-order residuals (balanced norms; next
+  layer's weights critical); certified = margin >= 0 and both residuals <= tol;
+  rel. gap = rigorous bound on the layer's suboptimality / objective (- if not certified);
+  exact = the dual-cone test is exact (N <= 4, face enumeration, linear activation);
+  decrease = first-order rate of a verified improving neuron (0: none found);
+  multiplier = the V tested (scaled into the dual cone when its margin was in [-tol, 0))"""
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,32 +184,55 @@ class Certificate:
     network : Network
         That network.
     tol : float
-        The relative tolerance used.
+        The relative tolerance used (of first-order residuals, module docstring).
+    relative_gap : float
+        Property: the rigorous gap bound relative to the objective (``inf`` if not certified).
     """
 
     layers: tuple
     certified: bool
     objective: float
     network: Network | None = field(default=None, repr=False)
-    tol: float = 1e-6
+    tol: float = CERT_TOL
+
+    @property
+    def relative_gap(self) -> float:
+        """Largest certified layer ``gap_bound`` relative to ``|objective|`` (``inf`` unless
+        every layer is certified). For depth 2 a bound on the relative gap to the global
+        optimum; for deeper networks per layer, with the neighbours fixed."""
+        if not self.certified:
+            return math.inf
+        gaps = [c.gap_bound for c in self.layers]
+        return max(gaps, default=0.0) / max(abs(self.objective), 1e-300)
 
     def __str__(self) -> str:
-        status = "certified layerwise optimal" if self.certified else "NOT certified"
-        head = (f"{'layer':>5} | {'margin':>10} | {'complementarity':>15} | {'certified':>9} | "
-                f"{'exact':>5} | {'decrease':>10} | multiplier")
+        if not self.certified:
+            status = "NOT certified"
+        elif len(self.layers) == 1:
+            status = "certified global optimum"  # depth 2: the layer jointly with the output
+        else:
+            status = "certified layerwise optimal"
+        head = (f"{'layer':>5} | {'margin':>10} | {'complementarity':>15} | "
+                f"{'stationarity':>12} | {'rel. gap':>9} | {'certified':>9} | {'exact':>5} | "
+                f"{'decrease':>10} | multiplier")
         lines = [f"conic_dnn layer certificates ({status}; objective {self.objective:.10g}, "
                  f"tol {self.tol:g})", head, "-" * len(head)]
+        obj = max(abs(self.objective), 1e-300)
         for c in self.layers:
+            ok = c.certified and c.min_margin >= 0  # never "yes" on a negative margin
+            rel = f"{c.gap_bound / obj:>9.1e}" if ok and math.isfinite(c.gap_bound) else \
+                f"{'-':>9}"
             lines.append(f"{c.layer:>5} | {c.min_margin:>10.3e} | {c.complementarity:>15.3e} | "
-                         f"{'yes' if c.certified else 'no':>9} | "
+                         f"{c.stationarity:>12.3e} | {rel} | {'yes' if ok else 'no':>9} | "
                          f"{'yes' if c.exact else 'no':>5} | {c.decrease:>10.3e} | "
                          f"{c.multiplier}")
-        return "\n".join(lines)
+        return "\n".join(lines + ["", _LEGEND])
 
     def to_dict(self) -> dict:
         """JSON-serialisable dictionary (see :meth:`LayerCertificate.to_dict`)."""
         return {"certified": bool(self.certified), "objective": _num(self.objective),
-                "tol": float(self.tol), "layers": [c.to_dict() for c in self.layers]}
+                "tol": float(self.tol), "relative_gap": _num(self.relative_gap),
+                "layers": [c.to_dict() for c in self.layers]}
 
     def to_json(self, **kwargs) -> str:
         """:meth:`to_dict` as a JSON string (``kwargs`` go to :func:`json.dumps`)."""
@@ -192,13 +244,7 @@ class Certificate:
 # --------------------------------------------------------------------------------------------
 def _check_network(problem: Problem, network) -> list[np.ndarray]:
     if isinstance(network, Network):
-        act = problem.activation
-        if (network.activation.a, network.activation.b) != (act.a, act.b):
-            raise ValueError(f"network: expected the problem's activation {act.name!r}, got "
-                             f"{network.activation.name!r}")
-        if network.bias != problem.bias:
-            raise ValueError(f"network: expected bias {problem.bias:g} (the problem's), got "
-                             f"{network.bias:g}")
+        check_matches(problem, network)  # activation, bias, depth, shapes
         weights = list(network.weights)
     elif isinstance(network, (list, tuple)):
         weights = list(network)
@@ -220,7 +266,7 @@ def _backprop(problem: Problem, weights, Zs) -> list[np.ndarray]:
     return grads
 
 
-def certify(problem, network, tol: float = 1e-6, n_search: int = 20, seed=0, solver=None,
+def certify(problem, network, tol: float = CERT_TOL, n_search: int = 20, seed=0, solver=None,
             max_patterns: int = 128, max_faces: int = 3**8, bounds: bool = True) -> Certificate:
     """Certify (or refute) the layerwise optimality of every hidden layer of a network.
 
@@ -246,10 +292,10 @@ def certify(problem, network, tol: float = 1e-6, n_search: int = 20, seed=0, sol
         With a positively homogeneous activation.
     network : Network or list of ndarray
         The weights ``W_1..W_L`` (bias column included when ``problem.bias > 0``).
-    tol : float, default 1e-6
+    tol : float, default CERT_TOL = 1e-3
         Relative tolerance of the margin (in units of ``lam``), complementarity and
-        stationarity residuals (first-order quantities: use ~sqrt of the loss accuracy,
-        e.g. 1e-4 .. 1e-3, for networks produced by cone solvers).
+        stationarity residuals: first-order quantities, so ``sqrt`` of the relative gap
+        ``solve`` certifies (``GAP_TOL = 1e-6``); see the module docstring, "Tolerances".
     n_search : int, default 20
         Random starts (and pattern starts refined) of the violating-neuron search.
     seed : int, numpy Generator or None, default 0

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..core.errors import SizeLimitError
 from ..core.formulations import activations_from_weights
 from ..core.network import Network
 from ..core.problem import Problem
@@ -25,17 +26,40 @@ from ..neurons.decompose import generator_rank
 from ..neurons.pruning import as_network, prune
 
 __all__ = ["tight_example", "tight_example_bound", "bipartite_incidence", "SparsityReport",
-           "LayerSparsity", "sparsity_report"]
+           "LayerSparsity", "sparsity_report", "MAX_EXAMPLE_BYTES", "tight_example_bytes"]
 
-def bipartite_incidence(N: int) -> np.ndarray:
+#: Largest memory :func:`tight_example` allocates without ``force=True`` (1 GiB: N ~ 500; the
+#: example is N^3 / 4 numbers per weight matrix, N = 2000 would take ~64 GB).
+MAX_EXAMPLE_BYTES = 2**30
+
+
+def tight_example_bytes(N: int) -> int:
+    """Memory estimate of :func:`tight_example` (float64): ``E`` and ``B`` and the two weight
+    matrices, ``N^3 / 4`` numbers each, plus ``X``, ``Y`` and their copies in the Problem."""
+    return 8 * (4 * (N * N // 4) * N + 4 * N * N)
+
+
+def _check_example_size(N: int, force: bool, what: str) -> None:
+    need = tight_example_bytes(N)
+    if need > MAX_EXAMPLE_BYTES and not force:
+        raise SizeLimitError(
+            f"{what}: N = {N} needs ~{need / 2**30:.1f} GiB (N^2/4 = {N * N // 4:,} neurons of "
+            f"dimension N; limit {MAX_EXAMPLE_BYTES / 2**30:g} GiB); tight_example_bound(N, "
+            f"lam) gives the closed-form loss without allocating anything, a smaller N the "
+            f"network, or pass force=True")
+
+def bipartite_incidence(N: int, force: bool = False) -> np.ndarray:
     """Edge-vertex incidence matrix ``E``, shape ``(N^2/4, N)``, of ``K_{N/2,N/2}`` (parts
-    ``{0..N/2-1}`` and ``{N/2..N-1}``; the row of edge ``{i, j}`` has ones at ``i`` and ``j``)."""
+    ``{0..N/2-1}`` and ``{N/2..N-1}``; the row of edge ``{i, j}`` has ones at ``i`` and ``j``).
+    Raises :class:`~conic_dnn.SizeLimitError` before allocating beyond
+    ``MAX_EXAMPLE_BYTES`` (unless ``force``)."""
     N = _check_even(N)
+    _check_example_size(N, force, "bipartite_incidence")
     h = N // 2
     E = np.zeros((h * h, N))
-    for a in range(h):
-        for b in range(h):
-            E[a * h + b, a] = E[a * h + b, h + b] = 1.0
+    rows = np.arange(h * h)
+    E[rows, rows // h] = 1.0
+    E[rows, h + rows % h] = 1.0
     return E
 
 
@@ -53,7 +77,7 @@ def tight_example_bound(N: int, lam: float) -> float:
     return float(lam * N**2 - lam**2 * N * (N - 1))
 
 
-def tight_example(N: int, lam: float = 1e-3) -> tuple[Problem, Network]:
+def tight_example(N: int, lam: float = 1e-3, force: bool = False) -> tuple[Problem, Network]:
     """The paper's example whose global minimum needs ``N^2/4`` neurons.
 
     ReLU, depth 2, no bias, ``X = I_N``, ``Y = Y_N = E^T E`` (:func:`bipartite_incidence`).
@@ -71,18 +95,27 @@ def tight_example(N: int, lam: float = 1e-3) -> tuple[Problem, Network]:
         Even, >= 2.
     lam : float
         In ``(0, 1/2)``.
+    force : bool, default False
+        Allocate even above ``MAX_EXAMPLE_BYTES``.
 
     Returns
     -------
     problem : Problem
     network : Network
         Hidden width ``N^2/4``.
+
+    Raises
+    ------
+    SizeLimitError
+        Before any allocation, when :func:`tight_example_bytes` exceeds ``MAX_EXAMPLE_BYTES``
+        (N > ~500); :func:`tight_example_bound` needs no memory.
     """
     N = _check_even(N)
     if isinstance(lam, bool) or not isinstance(lam, (int, float, np.floating)) \
             or not 0 < lam < 0.5:
         raise ValueError(f"lam: expected a number in (0, 1/2), got {lam!r}")
-    E = bipartite_incidence(N)
+    _check_example_size(N, force, "tight_example")
+    E = bipartite_incidence(N, force=True)
     problem = Problem(np.eye(N), E.T @ E, 2, float(lam), activation="relu")
     alpha = math.sqrt(1.0 - 2.0 * lam)
     gamma = 2.0 * (math.sqrt(1.0 - lam) - alpha) / N
@@ -164,7 +197,8 @@ class SparsityReport:
         return "\n".join(out)
 
 
-def sparsity_report(problem: Problem, network, rtol: float = 1e-10) -> SparsityReport:
+def sparsity_report(problem: Problem, network, rtol: float = 1e-10,
+                    max_bytes: float | None = None) -> SparsityReport:
     """Width, pruned widths (both methods), generator rank and the bounds, per hidden layer.
 
     Parameters
@@ -173,14 +207,16 @@ def sparsity_report(problem: Problem, network, rtol: float = 1e-10) -> SparsityR
     network : Network, list of ndarray, path to ``.npz`` or torch.nn.Sequential
     rtol : float
         Rank tolerance (relative to the largest singular value of the generator family).
+    max_bytes : float, optional
+        Memory guard of the prunings and ranks (see :func:`conic_dnn.prune`).
 
     Returns
     -------
     SparsityReport
     """
     net = as_network(problem, network)
-    car = prune(problem, net, "caratheodory", rtol)
-    lp = prune(problem, net, "lp", rtol)
+    car = prune(problem, net, "caratheodory", rtol, max_bytes=max_bytes)
+    lp = prune(problem, net, "lp", rtol, max_bytes=max_bytes)
     Zs = activations_from_weights(problem, list(net.weights))
     N, act = problem.N, problem.activation
     layers = []
@@ -190,7 +226,7 @@ def sparsity_report(problem: Problem, network, rtol: float = 1e-10) -> SparsityR
         layers.append(LayerSparsity(
             layer=l + 1, width=int(Z.shape[1]), active=active,
             pruned_caratheodory=car.widths[l], pruned_lp=lp.widths[l],
-            rank=generator_rank(Z, act, rtol) if Z.shape[1] else 0,
+            rank=generator_rank(Z, act, rtol, max_bytes) if Z.shape[1] else 0,
             caratheodory_bound=N * (N + 1), tight_bound=N * N / 4))
     return SparsityReport(layers, N, net.loss(problem), car.loss(problem), lp.loss(problem),
                           {"caratheodory": car, "lp": lp})

@@ -31,15 +31,17 @@ def check_weights(weights, d: int, k: int | None, depth: int | None, bias: float
     extra = 1 if bias > 0 else 0
     out, n_prev = [], d
     for i, W in enumerate(weights):
+        if isinstance(W, np.ma.MaskedArray):
+            raise TypeError(f"{name}[{i}]: expected a plain array, got a numpy masked array "
+                            f"(its mask would be ignored)")
         try:
             W = np.asarray(W)
         except ValueError:
             raise ValueError(f"{name}[{i}]: expected a 2-D array, got a ragged nested "
                              f"sequence") from None
-        if np.iscomplexobj(W):
-            raise TypeError(f"{name}[{i}]: expected a real array, got dtype {W.dtype}")
-        if W.dtype == object or not np.issubdtype(W.dtype, np.number):
-            raise TypeError(f"{name}[{i}]: expected a numeric array, got dtype {W.dtype}")
+        if W.dtype.kind not in "iuf":  # no bool, complex, object, timedelta64, datetime64
+            what = "a real array" if W.dtype.kind == "c" else "a numeric array"
+            raise TypeError(f"{name}[{i}]: expected {what}, got dtype {W.dtype}")
         if W.ndim != 2:
             raise ValueError(f"{name}[{i}]: expected a 2-D array, got shape {W.shape}")
         if W.shape[1] != n_prev + extra:

@@ -13,23 +13,40 @@ import numpy as np
 from .activations import Homogeneous, NonHomogeneous, get_activation
 from .losses import Loss, get_loss
 
-__all__ = ["Problem", "as_data_array"]
+__all__ = ["Problem", "as_data_array", "check_real_dtype", "reject_masked"]
+
+
+def check_real_dtype(arr: np.ndarray, name: str, allow_bool: bool = True) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``arr`` holds real numbers: integers,
+    floats (and booleans, read as 0/1, when ``allow_bool``). Refused: object, complex,
+    timedelta64 / datetime64 (numpy counts timedelta64 as a number; it is not one here),
+    strings, structured dtypes."""
+    kinds = "iuf" + ("b" if allow_bool else "")
+    if arr.dtype.kind not in kinds:
+        what = "a real array" if arr.dtype.kind == "c" else "a numeric array"
+        raise TypeError(f"{name}: expected {what}, got dtype {arr.dtype}")
+
+
+def reject_masked(A, name: str) -> None:
+    """Raise ``TypeError`` for a numpy masked array (its mask would be dropped silently)."""
+    if isinstance(A, np.ma.MaskedArray):
+        raise TypeError(f"{name}: expected a plain array, got a numpy masked array (its mask "
+                        f"would be ignored): fill or drop the masked entries first")
 
 
 def as_data_array(A, name: str, ndim_ok=(1, 2)) -> np.ndarray:
-    """Validate a numeric, finite, non-empty array (``X`` or ``Y``); return a float copy."""
+    """Validate a numeric, finite, non-empty array (``X`` or ``Y``); return a float copy.
+    Booleans are read as 0/1; object, complex, timedelta64 / datetime64 dtypes and masked
+    arrays are refused."""
     if isinstance(A, (str, bytes)) or A is None:
         raise TypeError(f"{name}: expected a numeric array, got {type(A).__name__}")
+    reject_masked(A, name)
     try:
         arr = np.array(A)
     except Exception as exc:  # ragged lists and the like
         raise TypeError(f"{name}: expected a numeric array, got {type(A).__name__} ({exc})") \
             from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
-                                   or arr.dtype == bool):
-        raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise TypeError(f"{name}: expected a real array, got dtype {arr.dtype}")
+    check_real_dtype(arr, name)
     if arr.ndim not in ndim_ok:
         raise ValueError(f"{name}: expected a {' or '.join(f'{k}-D' for k in ndim_ok)} array, "
                          f"got shape {arr.shape}")

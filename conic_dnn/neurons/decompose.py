@@ -23,13 +23,41 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog, lsq_linear, nnls
 
+from ..core.errors import SizeLimitError
+
 #: Relative error ``||sum_j c_j g_j - sum_j c0_j g_j||`` accepted after a Caratheodory
 #: reduction (below the cone solvers' accuracy ~1e-9; the pruned network is rebuilt with
 #: min-norm weights and its own loss is what gets reported).
 SUM_RTOL = 1e-9
 
+#: Largest working memory of a Caratheodory reduction (or a generator rank) without a larger
+#: ``max_bytes``: the generator matrix is ``N(N+1) x n`` (N = 300 samples and n = 20,000
+#: neurons is 14 GB), and the reduction holds about ``GENERATOR_COPIES`` arrays of its size
+#: (the matrix, its normalised copy, the SVD factor, the projection).
+MAX_GENERATOR_BYTES = 2**31
+GENERATOR_COPIES = 4
+
 __all__ = ["SUM_RTOL", "CPFactorization", "cp_factorize", "generator_matrix", "generator_rank",
-           "caratheodory"]
+           "caratheodory", "MAX_GENERATOR_BYTES", "generator_bytes", "check_generator_size"]
+
+
+def generator_bytes(N: int, n: int) -> int:
+    """Working memory estimate (bytes) of a reduction of ``n`` neurons on ``N`` samples."""
+    return GENERATOR_COPIES * 8 * N * (N + 1) * n
+
+
+def check_generator_size(N: int, n: int, max_bytes: float | None = None,
+                         what: str = "caratheodory") -> None:
+    """Raise :class:`~conic_dnn.SizeLimitError` before anything is allocated when a reduction
+    of ``n`` neurons on ``N`` samples would need more than ``max_bytes``
+    (default ``MAX_GENERATOR_BYTES``; ``inf`` disables the guard)."""
+    limit = MAX_GENERATOR_BYTES if max_bytes is None else max_bytes
+    need = generator_bytes(N, n)
+    if need > limit:
+        raise SizeLimitError(
+            f"{what}: {n:,} neurons on N = {N} samples need ~{need / 2**30:.1f} GiB for the "
+            f"N(N+1) x n generator matrix and its factors (limit {limit / 2**30:.3g} GiB); "
+            f"prune on fewer samples, or pass a larger max_bytes= if the memory is there")
 
 
 @dataclass(frozen=True)
@@ -207,10 +235,13 @@ def generator_matrix(Z: np.ndarray, activation) -> np.ndarray:
     return np.vstack([top, bot])
 
 
-def generator_rank(Z: np.ndarray, activation, rtol: float = 1e-10) -> int:
+def generator_rank(Z: np.ndarray, activation, rtol: float = 1e-10,
+                   max_bytes: float | None = None) -> int:
     """Rank of the generator family of the neurons (columns of ``Z``), with each generator
     normalised first (as :func:`caratheodory` does, so the two agree): singular values above
-    ``rtol`` times the largest."""
+    ``rtol`` times the largest. ``max_bytes``: see :func:`check_generator_size`."""
+    Z = np.asarray(Z)
+    check_generator_size(Z.shape[0], Z.shape[1], max_bytes, "generator_rank")
     A = generator_matrix(Z, activation)
     norms = np.linalg.norm(A, axis=0) if A.size else np.zeros(0)
     A = A[:, norms > 0] / norms[norms > 0] if A.size else A
@@ -334,7 +365,8 @@ def _vertex(Ar: np.ndarray, x0: np.ndarray) -> np.ndarray:
 
 
 def caratheodory(Z: np.ndarray, activation, weights=None, rtol: float = 1e-10,
-                 method: str = "nullspace", _repair: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                 method: str = "nullspace", _repair: bool = True,
+                 max_bytes: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fewer neurons with the same conic combination of generators.
 
     Parameters
@@ -347,6 +379,9 @@ def caratheodory(Z: np.ndarray, activation, weights=None, rtol: float = 1e-10,
     rtol : float
         Relative singular-value tolerance for the rank of the generator family.
     method : {"lp", "nullspace"}
+    max_bytes : float, optional
+        Memory guard (default ``MAX_GENERATOR_BYTES``), checked before anything is allocated:
+        :func:`check_generator_size`.
 
     Returns
     -------
@@ -363,6 +398,7 @@ def caratheodory(Z: np.ndarray, activation, weights=None, rtol: float = 1e-10,
         raise ValueError(f"weights: expected {n} nonnegative numbers, got shape {c0.shape}")
     if method not in ("lp", "nullspace"):
         raise ValueError(f"method: expected 'lp' or 'nullspace', got {method!r}")
+    check_generator_size(Z.shape[0], n, max_bytes)
     A = generator_matrix(Z, activation)
     norms = np.linalg.norm(A, axis=0)
     live = np.flatnonzero((norms > 0) & (c0 > 0))
@@ -406,7 +442,8 @@ def caratheodory(Z: np.ndarray, activation, weights=None, rtol: float = 1e-10,
                 x[x <= 1e-15 * max(float(x.max(initial=0.0)), 1e-300)] = 0.0
             if not np.linalg.norm(Ar @ x - b) <= SUM_RTOL * np.linalg.norm(b):
                 if _repair:
-                    return caratheodory(Z, activation, weights, rtol, "lp", _repair=False)
+                    return caratheodory(Z, activation, weights, rtol, "lp", _repair=False,
+                                        max_bytes=max_bytes)
                 x = x0.copy()  # nothing exact found: keep every neuron (honest, unpruned)
     sup = np.flatnonzero(x > 0)
     return live[sup], x[sup] / norms[live[sup]]
