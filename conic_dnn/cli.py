@@ -346,16 +346,17 @@ def _network_problem(args):
         lam = rec.lam if args.lam is None else args.lam
         if args.lam is not None and args.lam != rec.lam:
             conflicts.append(f"--lam {args.lam:g} contradicts the network's record "
-                             f"(lam = {rec.lam:g})")
+                             f"(lam = {rec.lam!r})")
         loss = rec_loss if given_loss is None else given_loss
         if given_loss is not None and given_loss != rec_loss:
             conflicts.append(f"--loss {args.loss} contradicts the network's record "
                              f"(loss = {_loss_text(rec_loss) if rec_loss else rec.loss})")
     p = Problem(X, Y, net.depth, lam, activation=net.activation, loss=loss, bias=net.bias)
     if rec is not None:
-        conflicts += [f"DATA: {m}" for m in rec.data_mismatches(p.X, p.Y)]
+        conflicts += [f"{args.data}: {m} the network was solved on"
+                      for m in rec.data_mismatches(p.X, p.Y)]
     if conflicts and not args.force:
-        raise CLIError("; ".join(conflicts) + "; drop the flag or pass --force")
+        raise CLIError("; ".join(conflicts) + " (pass --force to proceed anyway)")
     return net, p
 
 
@@ -417,7 +418,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line (a CLIError, exit 2), not usage + message."""
 
     def error(self, message):
-        raise CLIError(f"{self.prog}: " + " ".join(str(message).split()))
+        raise CLIError(f"{self.prog}: error: " + " ".join(str(message).split()))
 
 
 def _common(sp, data=True, network=False, lam=True):

@@ -207,7 +207,8 @@ class ProblemRecord:
             raise ValueError(f"problem record: not valid JSON ({exc})") from None
 
     def data_mismatches(self, X, Y) -> list[str]:
-        """Which of ``X``, ``Y`` (as a Problem stores them) differ from the recorded data."""
+        """Which of ``X``, ``Y`` (as a Problem stores them) differ from the recorded data: one
+        phrase each (``"X differs (sha256) from the data"``), empty when both match."""
         out = []
         for name, arr, shape, digest in (("X", X, self.X_shape, self.X_sha256),
                                          ("Y", Y, self.Y_shape, self.Y_sha256)):
@@ -215,9 +216,10 @@ class ProblemRecord:
             if arr.ndim == 1 and name == "Y":
                 arr = arr[:, None]
             if tuple(arr.shape) != tuple(shape):
-                out.append(f"{name} has shape {tuple(arr.shape)}, the record {tuple(shape)}")
+                out.append(f"{name} has shape {tuple(arr.shape)}, not the shape {tuple(shape)} "
+                           f"of the data")
             elif array_sha256(arr) != digest:
-                out.append(f"{name} differs from the recorded data (sha256 {digest[:12]}...)")
+                out.append(f"{name} differs (sha256) from the data")
         return out
 
     def __repr__(self) -> str:
