@@ -61,14 +61,15 @@ from .core.formulations import (
 from .core.losses import MSE, CrossEntropy, Hinge, Huber, Logistic, Loss, get_loss
 from .core.network import Network
 from .core.problem import Problem
-from .core.result import Result
+from .core.records import PACKAGE_VERSION, ProblemRecord
+from .core.result import Result, load_result
 from .interop import from_torch, to_torch
 from .neurons.pruning import prune
 from .solve import solve, solve_path
 from .training.gradient import TrainingResult, train_adam, train_lbfgs
 from .two_layer.column_generation import solve_column_generation
 
-__version__ = "0.1.0"
+__version__ = PACKAGE_VERSION
 
 __all__ = [
     "Problem", "Network", "Result", "solve", "solve_path", "solve_column_generation",
@@ -86,4 +87,5 @@ __all__ = [
     "Forces", "attraction_repulsion",
     "ConicDNNError", "SolverFailedError", "SizeLimitError", "InaccurateSolutionWarning",
     "DecompositionWarning", "ConvergenceWarning",
+    "load_result", "ProblemRecord",
 ]

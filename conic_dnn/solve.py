@@ -163,13 +163,13 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
         from .two_layer.column_generation import solve_column_generation
 
         return solve_column_generation(problem, tol=tol, solver=solver, seed=seed,
-                                       progress=progress, deadline=deadline)
+                                       progress=progress, deadline=deadline).with_problem(problem)
     rep = _representation(problem, method, force)
     if problem.depth == 2:
         from .two_layer.cone_program import solve_two_layer
 
         return solve_two_layer(problem, rep, solver, solver_options, polish_network=polish,
-                               tol=tol, seed=seed, deadline=deadline)
+                               tol=tol, seed=seed, deadline=deadline).with_problem(problem)
     from .deep.alternating import solve_alternating
 
     best, values = None, []
@@ -185,7 +185,7 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
             break
     if n_starts > 1:
         best.info["start_objectives"] = values
-    return best
+    return best.with_problem(problem)
 
 
 def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None = None,
@@ -259,7 +259,7 @@ def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None 
                 res = solve_two_layer(p, rep, solver, solver_options, polish_network=polish,
                                       tol=tol, seed=seed, program=program, deadline=deadline)
                 res.info["program_reused"] = i > 0
-            results.append(res)
+            results.append(res.with_problem(p))
             if deadline.expired():
                 break
             if bar is not None:

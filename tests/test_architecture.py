@@ -27,6 +27,7 @@ PUBLIC = [
     "min_norm_weights", "prune", "range_residuals", "range_violations", "relu", "solve",
     "solve_column_generation", "solve_path", "sparsity_report", "tight_example",
     "tight_example_bound", "to_torch", "train_adam", "train_lbfgs",
+    "ProblemRecord", "load_result",
 ]
 
 
