@@ -45,6 +45,12 @@ def pattern_program_size(problem: Problem, first_layer: bool = True) -> int:
     return m * r * (r + 1) // 2
 
 
+def _recorded(res, problem: Problem):
+    """``res`` carrying ``problem``'s record (what a saved result needs); other objects (test
+    stubs) pass unchanged."""
+    return res.with_problem(problem) if isinstance(res, Result) else res
+
+
 def _check_options(problem, method, solver_options, tol):
     if not isinstance(problem, Problem):
         raise TypeError(f"problem: expected a conic_dnn.Problem, got {type(problem).__name__}")
@@ -162,14 +168,15 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
             raise ValueError("solver_options: not supported with method='column_generation'")
         from .two_layer.column_generation import solve_column_generation
 
-        return solve_column_generation(problem, tol=tol, solver=solver, seed=seed,
-                                       progress=progress, deadline=deadline).with_problem(problem)
+        return _recorded(solve_column_generation(problem, tol=tol, solver=solver, seed=seed,
+                                                 progress=progress, deadline=deadline), problem)
     rep = _representation(problem, method, force)
     if problem.depth == 2:
         from .two_layer.cone_program import solve_two_layer
 
-        return solve_two_layer(problem, rep, solver, solver_options, polish_network=polish,
-                               tol=tol, seed=seed, deadline=deadline).with_problem(problem)
+        return _recorded(solve_two_layer(problem, rep, solver, solver_options,
+                                         polish_network=polish, tol=tol, seed=seed,
+                                         deadline=deadline), problem)
     from .deep.alternating import solve_alternating
 
     best, values = None, []
@@ -185,7 +192,7 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
             break
     if n_starts > 1:
         best.info["start_objectives"] = values
-    return best.with_problem(problem)
+    return _recorded(best, problem)
 
 
 def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None = None,
@@ -259,7 +266,7 @@ def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None 
                 res = solve_two_layer(p, rep, solver, solver_options, polish_network=polish,
                                       tol=tol, seed=seed, program=program, deadline=deadline)
                 res.info["program_reused"] = i > 0
-            results.append(res.with_problem(p))
+            results.append(_recorded(res, p))
             if deadline.expired():
                 break
             if bar is not None:
