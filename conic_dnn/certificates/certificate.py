@@ -180,7 +180,9 @@ class Certificate:
     certified : bool
         Every layer certified.
     objective : float
-        Regularised loss of the certified network (the input with minimum-norm weights).
+        Regularised loss of the certified network (the input with minimum-norm weights and
+        its output layer re-fitted to the optimum for its last hidden layer; never above the
+        input's loss).
     network : Network
         That network.
     tol : float
