@@ -180,7 +180,9 @@ class Certificate:
     certified : bool
         Every layer certified.
     objective : float
-        Regularised loss of the certified network (the input with minimum-norm weights).
+        Regularised loss of the certified network (the input with minimum-norm weights and
+        its output layer re-fitted to the optimum for its last hidden layer; never above the
+        input's loss).
     network : Network
         That network.
     tol : float
@@ -255,6 +257,41 @@ def _check_network(problem: Problem, network) -> list[np.ndarray]:
                          name="network")
 
 
+def _refit_output(problem: Problem, Wm: list) -> list:
+    """The weights with the output layer replaced by its optimum for the fixed last hidden
+    layer, ``argmin_W C(H W^T) + lam ||W||^2`` (convex; closed form for the MSE, L-BFGS from
+    the given ``W_L`` otherwise), kept only if the loss does not rise. The certificate of the
+    last hidden layer covers the output layer jointly, and its stationarity residual is
+    first order in the output layer's suboptimality: measured (moons N = 6, bias 1, Haswell
+    kernel) a solve's network at relative gap 1e-7 had stationarity 1.3e-3 and margin
+    -2.4e-3; with the re-fitted output layer (loss 5e-9 lower) 1.6e-5 and >= 0."""
+    from scipy.optimize import minimize
+
+    act, lam, Y = problem.activation, problem.lam, problem.Y
+    H = layer_inputs(problem, forward(problem.X, Wm, act, problem.bias))[-1]
+    W = Wm[-1]
+
+    def loss(Wo):
+        return problem.loss.value(H @ Wo.T, Y) + lam * float(np.sum(Wo**2))
+
+    if problem.loss.name == "mse":
+        N = H.shape[0]
+        # (1/N) ||H W^T - Y||^2 + lam ||W||^2: W^T = (H^T H + N lam I)^{-1} H^T Y
+        Wn = np.linalg.solve(H.T @ H + N * lam * np.eye(H.shape[1]), H.T @ Y).T
+    else:
+        def fun(x):
+            Wo = x.reshape(W.shape)
+            g = problem.loss.gradient(H @ Wo.T, Y).T @ H + 2.0 * lam * Wo
+            return loss(Wo), g.ravel()
+
+        res = minimize(fun, W.ravel(), jac=True, method="L-BFGS-B",
+                       options={"maxiter": 500, "ftol": 1e-15, "gtol": 1e-12})
+        Wn = res.x.reshape(W.shape)
+    if not np.all(np.isfinite(Wn)) or loss(Wn) > loss(W):
+        return Wm
+    return [*Wm[:-1], Wn]
+
+
 def _backprop(problem: Problem, weights, Zs) -> list[np.ndarray]:
     """``dC(Z_L)/dZ_l`` for ``l = 1..L`` (the weights held fixed)."""
     act = problem.activation
@@ -272,8 +309,9 @@ def certify(problem, network, tol: float = CERT_TOL, n_search: int = 20, seed=0,
 
     Works on any network of the problem's shape (trained by SGD, by :func:`conic_dnn.solve`,
     hand-made). First the weights are replaced by the **minimum-norm weights** realising the
-    same pre-activations (:func:`conic_dnn.min_norm_weights`): this never increases the loss
-    and is the network the covariance loss describes; the certificate is about that network
+    same pre-activations (:func:`conic_dnn.min_norm_weights`) and the output layer by its
+    optimum for the fixed last hidden layer (a convex problem; closed form for the MSE): both
+    never increase the loss; the certificate is about that network
     (``Certificate.network``, ``Certificate.objective``).
 
     For each hidden layer ``l`` the gradient pair ``A_l = lam pinv(G_{l-1})``,
@@ -331,7 +369,8 @@ def certify(problem, network, tol: float = CERT_TOL, n_search: int = 20, seed=0,
     max_faces = _check_int(max_faces, "max_faces", 0)
     rng = np.random.default_rng(_check_seed(seed))
 
-    Wm = min_norm_weights(problem, forward(problem.X, weights, act, problem.bias))
+    Wm = _refit_output(problem, min_norm_weights(problem, forward(problem.X, weights, act,
+                                                                  problem.bias)))
     net = Network(tuple(Wm), act, problem.bias)
     Zs = forward(problem.X, Wm, act, problem.bias)
     objective = problem.loss.value(Zs[-1], problem.Y) + problem.lam * sum(
