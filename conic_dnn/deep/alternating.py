@@ -103,7 +103,9 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
     if not pf.timed_out:
         from ..certificates.certificate import certify
 
-        cert = certify(problem, pf.network, tol=certify_tol)
+        # up to N = 8 the enumeration of faces is exhaustive (exact): no random search needed
+        cert = certify(problem, pf.network, tol=certify_tol,
+                       n_search=0 if problem.N <= 8 else 20)
     info = _info(pf, cert)
     _warn(info)
     net, obj = pf.network, pf.objective

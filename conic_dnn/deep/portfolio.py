@@ -81,20 +81,34 @@ def finish(problem, net: Network, obj: float, polish: bool, solver=None,
         offer(polish_net(problem, net))
         offer(rebalance(problem, net))  # exact block steps; a gradient polish stalls at kinks
     offer(drop_dead(problem, net), rtol=1e-12)  # rounding only: nothing is carried there
-    try:
-        # same covariances: the loss can only fall to the activation loss; above N(N+1)
-        # neurons a rounding-level rise is accepted (the width bound is the promise)
-        too_wide = max(net.widths, default=0) > problem.N * (problem.N + 1)
-        with warnings.catch_warnings():  # a layer kept unpruned is fine here: width bound
-            warnings.simplefilter("ignore", DecompositionWarning)  # checked in the tests
-            offer(prune(problem, net), rtol=1e-12 if too_wide else 0.0)
-    except ValueError:  # an ill-conditioned layer: min-norm weights cannot be rebuilt
-        pass
+    _prune_into(problem, net, offer, polish)
     L = problem.depth
     zero = network_from_hidden(problem, [np.zeros((problem.N, 0))] * (L - 1), solver,
                                solver_options)
     offer(zero)  # the optimum can be the zero network (e.g. Y = 0)
     return net, obj, hist
+
+
+def _prune_into(problem, net: Network, offer, polish: bool) -> None:
+    """Offer the pruned network (same covariances: the loss can only fall to the activation
+    loss). Where a layer stays above N(N+1) neurons (:func:`prune` keeps a layer whose
+    pruning moves the loss by more than its ``loss_rtol``, through an ill-conditioned Gram
+    matrix), prune with ``loss_rtol = 1e-6`` and polish: the width bound is the promise, a
+    rise of at most 1e-6 (relative) its price."""
+    bound = problem.N * (problem.N + 1)
+    for loss_rtol, rtol in ((1e-9, 0.0), (1e-6, 1e-6)):
+        try:
+            with warnings.catch_warnings():  # a layer kept unpruned: handled below
+                warnings.simplefilter("ignore", DecompositionWarning)
+                cand = prune(problem, net, loss_rtol=loss_rtol)
+        except ValueError:  # an ill-conditioned layer: min-norm weights cannot be rebuilt
+            return
+        if rtol and polish:
+            cand = rebalance(problem, polish_net(problem, cand))
+        too_wide = max(net.widths, default=0) > bound
+        offer(cand, rtol=rtol if too_wide else 0.0)
+        if max(cand.widths, default=0) <= bound:
+            return
 
 
 def _starts(problem, init, n_starts, seed, width, deadline):

@@ -165,10 +165,10 @@ def layer_step(problem, run: SweepRun, progs: LayerPrograms, layer: int, solver=
     if info is None:
         run.history.append(run.objective)
         return
-    # to the solver's accuracy (~1e-8); middle layers with the cheap factorisation budget:
-    # their neurons are only a candidate, checked by the forward pass and polished later
+    # to the solver's accuracy (~1e-8), with the cheap factorisation budget: the neurons are
+    # only a candidate, checked by the forward pass here and polished at the end
     rec = recover_neurons(prog.read(info), problem.activation, seed=seed, tol=1e-8,
-                          rank_rtol=1e-9, cheap=layer < L - 1)
+                          rank_rtol=1e-9, cheap=True)
     Q = prog.cone.Q
     Zl = Q @ (Q.T @ rec.Z)
     if Zl.shape[1] > 0:
