@@ -66,7 +66,8 @@ class Portfolio:
 def finish(problem, net: Network, obj: float, polish: bool, solver=None,
            solver_options=None) -> tuple[Network, float, list]:
     """Polish, exact rebalancing, dead neurons dropped, pruning and the zero network: each kept
-    only if the loss does not rise. Returns ``(network, objective, new history entries)``."""
+    only if the loss does not rise (pruning a network above the width bound excepted, see
+    :func:`_prune_into`). Returns ``(network, objective, new history entries)``."""
     hist = []
 
     def offer(cand, rtol=0.0):
@@ -76,6 +77,8 @@ def finish(problem, net: Network, obj: float, polish: bool, solver=None,
             if val != obj:
                 hist.append(val)
             net, obj = cand, val
+            return True
+        return False
 
     if polish:
         offer(polish_net(problem, net))
@@ -94,20 +97,22 @@ def _prune_into(problem, net: Network, offer, polish: bool) -> None:
     loss). Where a layer stays above N(N+1) neurons (:func:`prune` keeps a layer whose
     pruning moves the loss by more than its ``loss_rtol``, through an ill-conditioned Gram
     matrix), prune with ``loss_rtol = 1e-6`` and polish: the width bound is the promise, a
-    rise of at most 1e-6 (relative) its price."""
+    rise of at most 1e-6 (relative) its price. Should that still fail (seen only on networks
+    cut short by a time limit, without the polish), the pruned network is taken whatever its
+    loss: its objective is its own loss, and the portfolio compares starts by it."""
     bound = problem.N * (problem.N + 1)
-    for loss_rtol, rtol in ((1e-9, 0.0), (1e-6, 1e-6)):
+    too_wide = max(net.widths, default=0) > bound
+    for loss_rtol, rise in ((1e-9, 1e-12), (1e-6, 1e-6), (1.0, np.inf)):
         try:
             with warnings.catch_warnings():  # a layer kept unpruned: handled below
                 warnings.simplefilter("ignore", DecompositionWarning)
                 cand = prune(problem, net, loss_rtol=loss_rtol)
         except ValueError:  # an ill-conditioned layer: min-norm weights cannot be rebuilt
-            return
-        if rtol and polish:
+            continue
+        if rise > 1e-12 and polish:
             cand = rebalance(problem, polish_net(problem, cand))
-        too_wide = max(net.widths, default=0) > bound
-        offer(cand, rtol=rtol if too_wide else 0.0)
-        if max(cand.widths, default=0) <= bound:
+        accepted = offer(cand, rtol=rise if too_wide else 0.0)
+        if not too_wide or (accepted and max(cand.widths, default=0) <= bound):
             return
 
 
