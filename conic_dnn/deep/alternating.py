@@ -114,7 +114,9 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
     n_cert = sum(info["layer_certified"])
     msg = (f"portfolio of {len(pf.runs)} start(s) ({', '.join(pf.runs)}), best: {pf.winner} "
            f"({run.sweeps} sweep(s), {run.escapes} escape(s), {run.deletions} mode "
-           f"deletion(s)); "
+           f"deletion(s)"
+           + (f", {info['failed_steps']} failed layer program(s) skipped" if info["failed_steps"]
+              else "") + "); "
            + ("stopped at the time limit, not certified; " if pf.timed_out else
               f"{n_cert}/{problem.depth - 1} layer(s) certified (tol {certify_tol:g}); ")
            + "no global lower bound for depth >= 3")
