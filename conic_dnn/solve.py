@@ -121,7 +121,8 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
         the most robust in benchmarks/deep.py (mean excess over the best order 1e-4, against
         2e-2 and 3e-2).
     seed : int
-        Seeds every random choice (restarts of the CP factorisation, random init).
+        Seeds every random choice (restarts of the CP factorisation, random init, the deep
+        portfolio's L-BFGS starts: the same as ``train_lbfgs(problem, 32, n_starts, seed)``).
     progress : bool
         Show a progress bar (depth >= 3).
     n_starts : int, optional
