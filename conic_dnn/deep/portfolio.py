@@ -83,7 +83,11 @@ def finish(problem, net: Network, obj: float, polish: bool, solver=None,
     if polish:
         offer(polish_net(problem, net))
         offer(rebalance(problem, net))  # exact block steps; a gradient polish stalls at kinks
-    offer(drop_dead(problem, net), rtol=1e-12)  # rounding only: nothing is carried there
+    cand = drop_dead(problem, net)
+    if cand.widths != net.widths and not offer(cand):
+        # a rounding-level rise (a dead neuron with zero weights carries nothing): the exact
+        # output-layer rounds usually recover it; a rise of at most 1e-12 is kept otherwise
+        offer(rebalance(problem, cand), rtol=1e-12)
     _prune_into(problem, net, offer, polish)
     L = problem.depth
     zero = network_from_hidden(problem, [np.zeros((problem.N, 0))] * (L - 1), solver,
