@@ -3,8 +3,9 @@
 depth 2
     The global solve of :mod:`conic_dnn.two_layer.cone_program` (convex as a whole).
 depth >= 3
-    Alternating block-coordinate minimisation of :mod:`conic_dnn.deep.alternating`, to a
-    layerwise-optimal network.
+    A portfolio (:mod:`conic_dnn.deep.portfolio`): seeded multi-start L-BFGS, block-coordinate
+    layer sweeps from the best trained network and from the linear start, the better kept and
+    certified layer by layer (never above the best trained network).
 
 ``solve_path`` solves a depth-2 problem for a sequence of ``lam`` with one compiled cone
 program (``lam`` is a cvxpy Parameter): a regularisation path without recompiling.
@@ -86,8 +87,8 @@ def _representation(problem: Problem, method: str, force: bool) -> str:
 def solve(problem: Problem, method: str = "auto", solver: str | None = None,
           solver_options: dict | None = None, *, tol: float = 1e-6, polish: bool = True,
           force: bool = False, init=None, max_sweeps: int = 50, sweep: str = "both",
-          seed: int = 0, progress: bool = False, n_starts: int = 1,
-          time_limit: float | None = None) -> Result:
+          seed: int = 0, progress: bool = False, n_starts: int | None = None,
+          sweep_budget: float | None = 1.5, time_limit: float | None = None) -> Result:
     """Solve an L2-regularised training problem through its covariance cone.
 
     Parameters
@@ -113,7 +114,12 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
     force : bool
         Build a pattern program even above the size guard.
     init : Network, "linear" or "random", optional
-        Depth >= 3: the starting network (default ``"linear"``).
+        Depth >= 3: a starting network for the sweeps. None (default): the portfolio, i.e.
+        ``n_starts`` seeded L-BFGS runs and the balanced linear start, each swept. A Network:
+        **train anywhere, then certify and improve here** -- ``solve(problem, init=net)``
+        sweeps from ``net`` (any width; made min-norm first), so the result is never worse
+        than ``net``, and returns it pruned with its per-layer certificate
+        (``info["certificate"]``); pass ``n_starts`` too to add the trained start.
     max_sweeps : int
         Depth >= 3: maximum number of sweeps over the layers.
     sweep : {"both", "backward", "forward"}
@@ -121,13 +127,20 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
         the most robust in benchmarks/deep.py (mean excess over the best order 1e-4, against
         2e-2 and 3e-2).
     seed : int
-        Seeds every random choice (restarts of the CP factorisation, random init).
+        Seeds every random choice (restarts of the CP factorisation, random init, the deep
+        portfolio's L-BFGS starts: the same as ``train_lbfgs(problem, 32, n_starts, seed)``).
     progress : bool
         Show a progress bar (depth >= 3).
-    n_starts : int, default 1
-        Depth >= 3: the sweeps are a local method; ``n_starts > 1`` runs them from ``init``
-        and from ``n_starts - 1`` seeded random networks (seeds ``seed + 1, ...``) and keeps
-        the best (``info["start_objectives"]`` lists all).
+    n_starts : int, optional
+        Depth >= 3: seeded L-BFGS starts (:func:`conic_dnn.train_lbfgs`, width 32, seed
+        ``seed``) whose best network is swept next to the linear start (or ``init``); the
+        better result wins. Default: 10 without ``init``, none with it.
+        ``info["start_objectives"]`` lists every training start, ``info["best_start"]`` the
+        best, ``info["swept"]`` each swept start, ``info["winner"]`` the one returned.
+    sweep_budget : float or None, default 1.5
+        Depth >= 3 with training: the sweeps of all starts together stop (at the next layer
+        step) after this multiple of the training time; None: only ``max_sweeps``, ``tol``
+        and ``time_limit`` stop them.
     time_limit : float, optional
         Wall-clock budget in seconds for the whole solve (checked between rounds, sweeps,
         starts and fallbacks). When it runs out the best network found so far is returned
@@ -158,8 +171,13 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
     if sweep not in SWEEPS:
         raise ValueError(f"sweep: expected one of {', '.join(SWEEPS)}, got {sweep!r}")
     for name, value in (("max_sweeps", max_sweeps), ("n_starts", n_starts)):
+        if name == "n_starts" and value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    if sweep_budget is not None and (isinstance(sweep_budget, bool) or not isinstance(
+            sweep_budget, (int, float)) or not sweep_budget > 0):
+        raise ValueError(f"sweep_budget: expected a number > 0 or None, got {sweep_budget!r}")
     if method == "column_generation":
         if problem.depth != 2:
             raise ValueError(f"method: 'column_generation' is for depth 2, got depth "
@@ -179,20 +197,11 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
                                          deadline=deadline), problem)
     from .deep.alternating import solve_alternating
 
-    best, values = None, []
-    for i in range(n_starts):
-        res = solve_alternating(problem, rep, solver, solver_options,
-                                init=init if i == 0 else "random", max_sweeps=max_sweeps,
-                                tol=tol, sweep=sweep, polish=polish, seed=seed + i,
-                                progress=progress, deadline=deadline)
-        values.append(res.objective)
-        if best is None or res.objective < best.objective:
-            best = res
-        if deadline.expired():
-            break
-    if n_starts > 1:
-        best.info["start_objectives"] = values
-    return _recorded(best, problem)
+    return _recorded(solve_alternating(problem, rep, solver, solver_options, init=init,
+                                       n_starts=n_starts, max_sweeps=max_sweeps, tol=tol,
+                                       sweep=sweep, polish=polish, seed=seed,
+                                       progress=progress, sweep_budget=sweep_budget,
+                                       deadline=deadline), problem)
 
 
 def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None = None,

@@ -47,7 +47,8 @@ def main():
     print(problem)
     with threadpool_limits(limits=1), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = cd.solve(problem, max_sweeps=3 if QUICK else 10, solver_options=SOLVER_OPTIONS)
+        res = cd.solve(problem, init="linear", max_sweeps=3 if QUICK else 10,
+                       solver_options=SOLVER_OPTIONS)  # the sweeps alone, from one start
         lbfgs = cd.train_lbfgs(problem, N * (N + 1), n_starts=3 if QUICK else 10, seed=0,
                                max_iter=1000 if QUICK else 3000)
         cert = cd.certify(problem, res.network, tol=1e-3)

@@ -31,3 +31,20 @@ def test_recovered_neurons_reproduce_the_covariances(act, N, d, bias, rng):
     assert np.linalg.norm(G - sol.G) <= 1e-6 * scale
     Qh = np.linalg.svd(p.H0, full_matrices=False)[0][:, : np.linalg.matrix_rank(p.H0)]
     assert np.linalg.norm(Z - Qh @ (Qh.T @ Z)) <= 1e-9 * max(np.linalg.norm(Z), 1e-300)
+
+
+@pytest.mark.parametrize("act", ["relu", "abs"])
+def test_cheap_budget_is_still_exact_up_to_order_four(act, rng):
+    """``cheap=True`` (the deep sweeps) tries one short factorisation first; blocks of order
+    <= 4 that it misses get the full budget (CP = DNN there), so the result stays exact."""
+    p = cd.Problem(rng.normal(size=(4, 3)), rng.normal(size=(4, 1)), 2, 0.02, activation=act)
+    prog = build_program(p, "pattern")
+    prog.set_data(p.lam, p.G0, Y=p.Y)
+    sol = prog.read(prog.solve())
+    rec = recover_neurons(sol, p.activation, cheap=True)
+    Z = rec.Z
+    scale = np.linalg.norm(sol.K) + np.linalg.norm(sol.G)
+    assert rec.exact and rec.residual <= 1e-6
+    assert np.linalg.norm(Z @ Z.T - sol.K) <= 1e-6 * scale
+    s = p.activation(Z)
+    assert np.linalg.norm(s @ s.T - sol.G) <= 1e-6 * scale

@@ -1,7 +1,10 @@
-"""Stage 5 — depth >= 3: block-coordinate minimisation over the layers.
+"""Stage 5 — depth >= 3: a portfolio of starts and block-coordinate sweeps over the layers.
 
-Owns the alternating sweeps over layer programs to a layerwise-certified local minimum
-(alternating.py). The entry point is ``conic_dnn.solve`` (solve.py at the top).
+Owns the deep solve: the entry point and its Result (alternating.py), the portfolio of starts
+(portfolio.py: seeded L-BFGS, sweeps from the best trained network and from the linear start,
+finishing, the winner certified), the layer sweeps and the program cache (sweeps.py), the
+moves that leave a basin (moves.py: improving neuron, joint mode deletion, dead neurons) and
+the starting networks (starts.py). The entry point is ``conic_dnn.solve`` (solve.py at the top).
 
 Modules are internal.
 

@@ -23,7 +23,7 @@ from ..cone.patterns import pattern_signs
 from ..core.linalg import psd_eigh, sym
 from .decompose import cp_factorize
 
-__all__ = ["Recovery", "recover_neurons", "BLOCK_RTOL"]
+__all__ = ["Recovery", "recover_neurons", "BLOCK_RTOL", "CHEAP_BUDGET"]
 
 #: Blocks whose trace is below ``BLOCK_RTOL`` times the total are solver noise and skipped
 #: (the solvers stop at relative accuracy ~1e-9; the network is rebuilt with min-norm weights
@@ -102,8 +102,15 @@ def _wedge_neurons(solution) -> Recovery:
     return Recovery(Z, worst, failed, failed == 0)
 
 
+#: The factorisation budget where a polish follows (``cheap=True``): one restart of 50
+#: iterations. The neurons are then a candidate checked by a forward pass, not the result. A
+#: block of order <= 4 it cannot factorise gets the full budget (a factorisation exists there);
+#: a larger one keeps its closest factor (reported in the residual).
+CHEAP_BUDGET = {"n_restarts": 1, "max_iter": 50}
+
+
 def recover_neurons(solution, activation, tol: float = 1e-10, seed: int = 0,
-                    rank_rtol: float = 1e-10) -> Recovery:
+                    rank_rtol: float = 1e-10, cheap: bool = False) -> Recovery:
     """Explicit neurons whose generators sum to the solution's ``(K, G)``.
 
     Parameters
@@ -116,6 +123,10 @@ def recover_neurons(solution, activation, tol: float = 1e-10, seed: int = 0,
         Seed of the factorisation's restarts (deterministic).
     rank_rtol : float
         Eigenvalues of a block below ``rank_rtol`` times its largest are dropped.
+    cheap : bool, default False
+        Try :data:`CHEAP_BUDGET` first (for a caller that checks and polishes the network it
+        builds from these neurons); False: the full budget, for when the exact decomposition
+        is the result.
     """
     N = solution.K.shape[0]
     if activation.is_linear:
@@ -138,7 +149,16 @@ def recover_neurons(solution, activation, tol: float = 1e-10, seed: int = 0,
         # default budget spent minutes on N = 12 blocks that have no factorisation)
         n = C.shape[0]
         budget = {} if n <= 4 else {"n_restarts": 2, "max_iter": 300, "max_rank": 2 * n}
-        fac = cp_factorize(Cc, tol=tol, seed=seed + i, rank_rtol=rank_rtol, **budget)
+        fac = None
+        if cheap:
+            fac = cp_factorize(Cc, tol=tol, seed=seed + i, rank_rtol=rank_rtol,
+                               **{**budget, **CHEAP_BUDGET})
+            if not fac.success and n > 4:  # a DNN block beyond order 4 need not be CP:
+                pass                       # the closest cheap factor is the candidate
+            elif not fac.success:          # order <= 4: CP = DNN, the full budget finds it
+                fac = None
+        if fac is None:
+            fac = cp_factorize(Cc, tol=tol, seed=seed + i, rank_rtol=rank_rtol, **budget)
         B = np.maximum(fac.B, 0.0)
         res = float(np.linalg.norm(B @ B.T - C) / np.linalg.norm(C))
         worst = max(worst, res)

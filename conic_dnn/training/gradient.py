@@ -78,6 +78,11 @@ class TrainingResult:
     solve_time : float
     success : bool
     message : str
+    best_start : int
+        Index (in ``runs``) of the start that won.
+    timed_out : bool
+        True when a ``deadline`` stopped the training (fewer runs than ``n_starts``, or the
+        last one cut short).
     """
 
     network: Network
@@ -89,6 +94,8 @@ class TrainingResult:
     solve_time: float = 0.0
     success: bool = True
     message: str = ""
+    best_start: int = 0
+    timed_out: bool = False
 
     def __str__(self) -> str:
         return (f"{self.method}: objective {self.objective:.10g} (best of {self.n_starts}; "
@@ -150,7 +157,8 @@ def single_blas_thread(func):
 
 @single_blas_thread
 def train_lbfgs(problem, widths, n_starts: int = 10, seed: int = 0, max_iter: int = 5000,
-                tol: float = 1e-12, init_scale: float | None = None) -> TrainingResult:
+                tol: float = 1e-12, init_scale: float | None = None,
+                deadline=None) -> TrainingResult:
     """Multi-start L-BFGS on the regularised loss; returns the best run.
 
     Parameters
@@ -162,14 +170,28 @@ def train_lbfgs(problem, widths, n_starts: int = 10, seed: int = 0, max_iter: in
         Random restarts (Gaussian init, std ``init_scale`` or ``1/sqrt(fan_in)``).
     seed : int
     max_iter, tol : L-BFGS limits (``ftol``; ``gtol`` is ``tol`` too).
+    deadline : conic_dnn.core.budget.Deadline, optional
+        Checked after every L-BFGS iteration: when it has expired the current start stops
+        (its point so far counts) and no further start begins (``timed_out``).
+
+    The starts draw their initial weights one after the other from one generator seeded with
+    ``seed``, so the first ``m`` starts of a run with ``n_starts >= m`` are the same.
     """
     ws = _widths(problem, widths)
     _check_count(n_starts, "n_starts")
     _check_count(max_iter, "max_iter")
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    best, runs, best_hist = None, [], []
+    best, runs, best_hist, timed_out = None, [], [], False
+
+    def stop(intermediate_result):
+        if deadline is not None and deadline.expired():
+            raise StopIteration
+
     for _ in range(n_starts):
+        if runs and deadline is not None and deadline.expired():
+            timed_out = True
+            break
         W0 = _init(problem, ws, rng, init_scale)
         shapes = [w.shape for w in W0]
         hist = []
@@ -179,18 +201,20 @@ def train_lbfgs(problem, widths, n_starts: int = 10, seed: int = 0, max_iter: in
             hist.append(f)
             return f, _flatten(g)
 
-        res = minimize(fun, _flatten(W0), jac=True, method="L-BFGS-B",
+        res = minimize(fun, _flatten(W0), jac=True, method="L-BFGS-B", callback=stop,
                        options={"maxiter": max_iter, "ftol": tol, "gtol": tol, "maxcor": 30,
                                 "maxfun": 4 * max_iter})
         W = _unflatten(res.x, shapes)
         f = loss_parameters(problem, W)
         runs.append(f)
         if best is None or f < best[0]:
-            best, best_hist = (f, W, res), hist
-    f, W, res = best
+            best, best_hist = (f, W, res, len(runs) - 1), hist
+    timed_out = timed_out or (deadline is not None and deadline.expired())
+    f, W, res, i_best = best
     net = Network(tuple(W), problem.activation, problem.bias)
-    return TrainingResult(net, f, best_hist, runs, n_starts, "lbfgs",
-                          time.perf_counter() - t0, bool(res.success), str(res.message))
+    return TrainingResult(net, f, best_hist, runs, len(runs), "lbfgs",
+                          time.perf_counter() - t0, bool(res.success), str(res.message),
+                          i_best, timed_out)
 
 
 @single_blas_thread
