@@ -113,14 +113,14 @@ def test_lower_bound_valid_for_any_multiplier(small):
     assert lower_bound(small, np.ones(small.Y.shape), np.inf) == -np.inf
 
 
-def test_sdp_pricing_rank3():
-    """rank(H0) = 3 with few cells: the SDP bound certifies against the exact program."""
+def test_cell_pricing_rank3():
+    """rank(H0) = 3, one output: exact cell pricing certifies against the exact program."""
     p = _problem(4, 5, 3, 0.0, "relu")
     res = solve_column_generation(p, tol=1e-7)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         exact = cd.solve(p)
-    assert res.info["pricing"] == "sdp" and not res.exact
+    assert res.info["pricing"] == "cells" and res.exact and res.certified
     assert res.lower_bound <= exact.objective + 1e-7
     assert res.objective == pytest.approx(exact.objective, rel=1e-6)
 
@@ -148,8 +148,14 @@ def test_validation_errors():
         solve_column_generation("p")
     with pytest.raises(ValueError, match="problem.depth"):
         solve_column_generation(p.replace(depth=3))
+    from conic_dnn.core.losses import MSE, Loss
+
+    class Plain(Loss):  # a user loss without a conjugate: no Fenchel bound
+        name = "plain"
+        value, expression, gradient = MSE.value, MSE.expression, MSE.gradient
+
     with pytest.raises(ValueError, match="problem.loss"):
-        solve_column_generation(p.replace(loss="huber"))
+        solve_column_generation(p.replace(loss=Plain()))
     with pytest.raises(ValueError, match="activation"):
         solve_column_generation(p.replace(activation=np.tanh))
     for kw, err, name in [({"tol": 0.0}, ValueError, "tol"), ({"tol": "x"}, TypeError, "tol"),
