@@ -46,7 +46,9 @@ class Loss:
         return float("inf")
 
     def dual_point(self, W: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        """``W`` moved onto the affine hull of the conjugate's domain (identity by default)."""
+        """``W`` moved into the conjugate's domain (clipped, or centred for the
+        cross-entropy; identity by default). ``-dual_point(-Lambda)`` is the multiplier to
+        price and bound with."""
         return W
 
 
@@ -110,6 +112,9 @@ class Huber(Loss):
         m = float(np.abs(W.shape[0] * W).max(initial=0.0))
         return float("inf") if m == 0 else 2 * self.delta / m
 
+    def dual_point(self, W, Y):
+        return np.clip(W, -2 * self.delta / W.shape[0], 2 * self.delta / W.shape[0])
+
 
 def _check_pm1(Y, name):
     if not np.all(np.isin(Y, (-1.0, 1.0))):
@@ -143,6 +148,9 @@ class Logistic(Loss):
     def dual_scale(self, W, Y):
         return _box_scale(-W.shape[0] * W * Y, 1.0)
 
+    def dual_point(self, W, Y):  # -N w y clipped into [0, 1] (solver residue)
+        return -np.clip(-W.shape[0] * W * Y, 0.0, 1.0) * Y / W.shape[0]
+
 
 @dataclass(frozen=True)
 class Hinge(Loss):
@@ -170,6 +178,9 @@ class Hinge(Loss):
 
     def dual_scale(self, W, Y):
         return _box_scale(-W.shape[0] * W * Y, 1.0)
+
+    def dual_point(self, W, Y):  # -N w y clipped into [0, 1] (solver residue)
+        return -np.clip(-W.shape[0] * W * Y, 0.0, 1.0) * Y / W.shape[0]
 
 
 @dataclass(frozen=True)

@@ -180,10 +180,11 @@ class _Master:
 
 def _dual_multiplier(problem, Z, Lam_master):
     """``Lambda``: ``-grad C(Z)`` for smooth losses; the master's dual for the hinge (whose
-    gradient at a kink is not the optimal multiplier)."""
+    gradient at a kink is not the optimal multiplier), moved into the conjugate's domain."""
+    Lam = -problem.loss.gradient(Z, problem.Y)
     if problem.loss.name == "hinge" and Lam_master is not None:
-        return Lam_master
-    return -problem.loss.gradient(Z, problem.Y)
+        Lam = Lam_master
+    return -problem.loss.dual_point(-Lam, problem.Y)  # into the conjugate's domain
 
 
 def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: int = 100,

@@ -44,7 +44,7 @@ def master_cvxpy(problem, U, solver, *, return_dual: bool = False):
     if not return_dual:
         return V, cv, info
     dual = link.dual_value
-    Lam = None if dual is None else -np.asarray(dual, dtype=float).reshape(N, k)
+    Lam = None if dual is None else np.asarray(dual, dtype=float).reshape(N, k)
     return V, cv, info, Lam
 
 

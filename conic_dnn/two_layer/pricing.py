@@ -263,7 +263,8 @@ def lower_bound(problem: Problem, Lam: np.ndarray, rho_upper: float) -> float:
     ``g(L) = -C*(-L) - bias^2 ||L^T 1||^2 / (4 lam)`` (``C*`` the loss's conjugate,
     :meth:`conic_dnn.core.losses.Loss.conjugate`; for the squared loss
     ``<L, Y> - (N/4)||L||^2 - ...``), valid whenever ``rho(L) <= 2 lam``; ``t`` is also kept in
-    the conjugate's domain. ``-inf`` when ``rho_upper`` is infinite or not a number.
+    the conjugate's domain (move ``Lam`` into it first, before pricing it:
+    ``-loss.dual_point(-Lam, Y)``). ``-inf`` when ``rho_upper`` is infinite or not a number.
     """
     if not np.isfinite(rho_upper):
         return float("-inf")
@@ -277,7 +278,6 @@ def lower_bound(problem: Problem, Lam: np.ndarray, rho_upper: float) -> float:
         t = lin / (2 * quad) if quad > 0 else (t_max if lin > 0 else 0.0)
         t = float(np.clip(t, 0.0, t_max))
         return t * lin - t * t * quad
-    Lam = loss.dual_point(Lam, problem.Y)
     Y = problem.Y
     t_hi = min(t_max, loss.dual_scale(-Lam, Y) * (1 - 1e-12))
     if not np.isfinite(t_hi):
