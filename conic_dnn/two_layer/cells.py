@@ -153,6 +153,9 @@ def _unique_rows(B):
     return B[np.sort(idx)]
 
 
+_CHECKS = frozenset({0, 1, 2, 3, 5, 7, 10, 14, 19, 25, 32, 40, 50, 62, 75})  # prune points
+
+
 def _halfspace_bounds(F, C, S):
     """``min_i ||Proj_{H_i}(c_P)||`` over the half-spaces ``H_i = {e : S_i F_i e >= 0}`` that
     contain the cell (each a superset cone, so each bounds the cell's value); ``||c_P||`` when
@@ -164,14 +167,14 @@ def _halfspace_bounds(F, C, S):
     return np.sqrt(np.maximum(np.einsum("ij,ij->i", C, C) - worst * worst, 0.0))
 
 
-def _dual_bounds(F, C, S, best, iters, eps, chunk=4):
+def _dual_bounds(F, C, S, best, iters, eps, ub=None):
     """Projected accelerated gradient on ``min_{mu >= 0} ||c + (S F)^T mu||`` for all cells at
     once, dropping a cell as soon as its bound is at most ``best (1 + eps)``; returns the
     smallest ``||c + (S F)^T mu||`` seen per cell (each a rigorous upper bound on the cell's
     value, since ``mu >= 0``)."""
     L = float(np.linalg.norm(F, 2)) ** 2
     slack = 1 + 4e-15 * F.shape[0]
-    ub = _halfspace_bounds(F, C, S) * slack
+    ub = _halfspace_bounds(F, C, S) * slack if ub is None else ub.copy()
     idx = np.flatnonzero(ub > best * (1 + eps))
     Ci, Si = C[idx], S[idx]
     mu = np.zeros(Si.shape)
@@ -183,7 +186,7 @@ def _dual_bounds(F, C, S, best, iters, eps, chunk=4):
         tn = 0.5 * (1 + np.sqrt(1 + 4 * tk * tk))
         y = mu_new + ((tk - 1) / tn) * (mu_new - mu)
         mu, tk = mu_new, tn
-        if it % chunk == chunk - 1 or it == iters - 1:
+        if it in _CHECKS or it == iters - 1:
             val = np.linalg.norm(Ci + (Si * mu) @ F, axis=1) * slack
             ub[idx] = np.minimum(ub[idx], val)
             keep = ub[idx] > best * (1 + eps)
@@ -194,7 +197,7 @@ def _dual_bounds(F, C, S, best, iters, eps, chunk=4):
     return ub
 
 
-def max_projection(F, lam, patterns, a, b, *, eps=1e-13, n_seed=8, iters=40, bound=True):
+def max_projection(F, lam, patterns, a, b, *, eps=1e-13, n_seed=32, iters=60, bound=True):
     """``(rho_upper, candidates, n_nnls)`` for ``rho = max_{||e|| = 1} |lam^T s(F e)|``.
 
     Rigorous: every cell ends with an upper bound (``||c_P||``, a dual iterate of the batched
@@ -227,7 +230,9 @@ def max_projection(F, lam, patterns, a, b, *, eps=1e-13, n_seed=8, iters=40, bou
             cands.append((true, e))
             best = max(best, true)
 
-    for j in np.argsort(-bound)[:n_seed]:
+    half = _halfspace_bounds(F, C, S) * (1 + 4e-15 * N)  # tighter: a better seed order
+    bound = np.minimum(bound, half)
+    for j in np.argsort(-half)[:n_seed]:
         solve_exact(j)
     if not bound_wanted:
         cands.sort(key=lambda t: -t[0])
@@ -235,7 +240,8 @@ def max_projection(F, lam, patterns, a, b, *, eps=1e-13, n_seed=8, iters=40, bou
     live = np.flatnonzero((bound > best * (1 + eps)) & ~solved)
     if len(live):
         bound[live] = np.minimum(bound[live],
-                                 _dual_bounds(F, C[live], S[live], best, iters, eps))
+                                 _dual_bounds(F, C[live], S[live], best, iters, eps,
+                                              ub=bound[live]))
     for j in np.argsort(-bound):
         if bound[j] <= best * (1 + eps):
             break
