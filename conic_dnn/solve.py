@@ -10,14 +10,27 @@ depth >= 3
 ``solve_path`` solves a depth-2 problem for a sequence of ``lam`` with one compiled cone
 program (``lam`` is a cvxpy Parameter): a regularisation path without recompiling.
 
-``method``: ``"auto"`` uses the ``"pattern"`` representation (exact for N <= 4, and at any N
-when the first layer's input has rank <= 2) up to N = 8, or at any N for such planar depth-2
-problems, and the ``"lifted"`` relaxation otherwise; ``"pattern"`` / ``"lifted"`` force one.
+``method="auto"`` at depth 2 picks, by measured cost, the method that certifies fastest
+(:func:`auto_method`): the ``"pattern"`` program for a planar first layer (rank(H0) <= 2,
+exact at any N), for a linear activation and for N <= 4; exact column generation for one
+output (any rank, every built-in loss) while the arrangement has at most
+:data:`conic_dnn.two_layer.column_generation.MAX_CELLS` cells; for several outputs the pattern
+program when its estimated time (:func:`pattern_time_estimate`) is at most
+:data:`AUTO_PATTERN_SECONDS`, else column generation (a valid bound), else the ``"lifted"``
+relaxation. With a ``time_limit`` the first choice gets 60 % of it and, if it ends
+uncertified, the next method the rest (the better network and the larger valid bound
+are kept; a pattern program only when its estimate fits in what remains). At depth >= 3
+``"auto"`` uses ``"pattern"`` up to N = 8 and ``"lifted"`` above.
+``"pattern"`` / ``"lifted"`` force one; the pattern program is refused (unless
+``force=True``) above :data:`MAX_PATTERN_SIZE` block variables or
+:data:`MAX_PATTERN_SECONDS` estimated seconds.
 
 May import: every stage (conic_dnn.core ... conic_dnn.deep), conic_dnn.solvers.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -29,12 +42,62 @@ from .core.linalg import factor_range
 from .core.problem import Problem
 from .core.result import Result
 
-__all__ = ["solve", "solve_path", "METHODS", "pattern_program_size", "MAX_PATTERN_SIZE"]
+__all__ = ["solve", "solve_path", "METHODS", "pattern_program_size", "MAX_PATTERN_SIZE",
+           "pattern_time_estimate", "auto_method", "MAX_PATTERN_SECONDS"]
 
 METHODS = ("auto", *REPRESENTATIONS, "column_generation")
 AUTO_PATTERN_MAX_N = 8
 #: Refuse (unless ``force=True``) a pattern program whose blocks hold more scalar variables.
 MAX_PATTERN_SIZE = 60_000
+#: Seconds per unit of ``cells x N^2 x r`` of the pattern program (one Clarabel solve, 2 shared
+#: cores; measured: N = 8, r = 3 4.2 s (est. 3.7); N = 10, r = 4 11 s (est. 35); iris N = 20,
+#: r = 4 19.5 min (est. 21 min)); conservative: it over-estimates the mid-sized instances.
+PATTERN_SECONDS_PER_UNIT = 1 / 3000
+#: Refuse (unless ``force=True``) a depth-2 pattern program estimated to run longer.
+MAX_PATTERN_SECONDS = 120.0
+#: ``auto`` with several outputs takes the pattern program only below this estimate.
+AUTO_PATTERN_SECONDS = 10.0
+
+
+def pattern_time_estimate(problem: Problem) -> float:
+    """Estimated seconds of the depth-2 pattern program: ``cells x N^2 x r`` (one entrywise
+    cone constraint per pair of samples and cell, r x r blocks) times
+    :data:`PATTERN_SECONDS_PER_UNIT` (0 for a linear activation or rank(H0) <= 2, whose
+    programs are small and measured fast)."""
+    r = len(factor_range(problem.H0)[0])
+    if problem.activation.is_linear or r <= 2:
+        return 0.0
+    N = problem.N
+    m = max_regions(N, r) if r < N else 2**N
+    return m * N * N * r * PATTERN_SECONDS_PER_UNIT
+
+
+def _cg_cells(problem: Problem) -> bool:
+    """True when column generation can bound this depth-2 problem (built-in loss with a
+    conjugate, and the arrangement small enough to enumerate or planar/linear)."""
+    from .core.losses import Loss
+    from .two_layer.column_generation import MAX_CELLS
+
+    loss = problem.loss
+    if not isinstance(loss, Loss) or type(loss).conjugate is Loss.conjugate:
+        return False
+    r = len(factor_range(problem.H0)[0])
+    return r <= 2 or problem.activation.is_linear or max_regions(problem.N, r) <= MAX_CELLS
+
+
+def auto_method(problem: Problem, solver_options: dict | None = None) -> list[str]:
+    """The methods ``method="auto"`` tries for a depth-2 problem, first choice first (see the
+    module docstring); ``solver_options`` keep it on the cone programs."""
+    r = len(factor_range(problem.H0)[0])
+    if problem.activation.is_linear or r <= 2 or problem.N <= 4:
+        return ["pattern"]
+    cg = solver_options is None and _cg_cells(problem)
+    fast_pattern = pattern_time_estimate(problem) <= AUTO_PATTERN_SECONDS
+    if cg and problem.k == 1:
+        return ["column_generation", "pattern"] if fast_pattern else ["column_generation"]
+    if fast_pattern:
+        return ["pattern", "column_generation"] if cg else ["pattern"]
+    return ["column_generation"] if cg else ["lifted"]
 
 
 def pattern_program_size(problem: Problem, first_layer: bool = True) -> int:
@@ -81,6 +144,12 @@ def _representation(problem: Problem, method: str, force: bool) -> str:
                 f"method: the pattern program for N = {problem.N} would have ~{size:,} block "
                 f"variables (limit {MAX_PATTERN_SIZE:,}); use method='lifted' (a relaxation), "
                 f"a smaller N, or force=True")
+        est = pattern_time_estimate(problem) if problem.depth == 2 else 0.0
+        if est > MAX_PATTERN_SECONDS:
+            raise SizeLimitError(
+                f"method: the pattern program for N = {problem.N} is estimated at ~{est:,.0f} s "
+                f"(limit {MAX_PATTERN_SECONDS:g} s); use method='column_generation' (exact for "
+                f"one output), method='lifted' (a relaxation), or force=True")
     return rep
 
 
@@ -188,6 +257,9 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
 
         return _recorded(solve_column_generation(problem, tol=tol, solver=solver, seed=seed,
                                                  progress=progress, deadline=deadline), problem)
+    if problem.depth == 2 and method == "auto":
+        return _recorded(_solve_auto(problem, solver, solver_options, tol, polish, force, seed,
+                                     progress, deadline), problem)
     rep = _representation(problem, method, force)
     if problem.depth == 2:
         from .two_layer.cone_program import solve_two_layer
@@ -202,6 +274,57 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
                                        sweep=sweep, polish=polish, seed=seed,
                                        progress=progress, sweep_budget=sweep_budget,
                                        deadline=deadline), problem)
+
+
+def _solve_one(problem, method, solver, solver_options, tol, polish, force, seed, progress,
+               deadline):
+    if method == "column_generation":
+        from .two_layer.column_generation import solve_column_generation
+
+        return solve_column_generation(problem, tol=tol, solver=solver, seed=seed,
+                                       progress=progress, deadline=deadline)
+    from .two_layer.cone_program import solve_two_layer
+
+    rep = _representation(problem, method, force)
+    return solve_two_layer(problem, rep, solver, solver_options, polish_network=polish,
+                           tol=tol, seed=seed, deadline=deadline)
+
+
+def _solve_auto(problem, solver, solver_options, tol, polish, force, seed, progress,
+                deadline):
+    """Depth 2, ``method="auto"``: the first method of :func:`auto_method`; with a time limit
+    it gets 60 % and the next one the rest when it ends uncertified."""
+    methods = auto_method(problem, solver_options)
+    if deadline.time_limit is None or len(methods) == 1:
+        return _solve_one(problem, methods[0], solver, solver_options, tol, polish, force, seed,
+                          progress, deadline)
+    best = None
+    for i, m in enumerate(methods):
+        sub = deadline.fraction(0.6) if i < len(methods) - 1 else deadline
+        if i > 0 and m == "pattern" and pattern_time_estimate(problem) > deadline.remaining():
+            break  # the cone program does not stop between rounds: only if it fits
+        try:
+            res = _solve_one(problem, m, solver, solver_options, tol, polish, force, seed,
+                             progress, sub)
+        except SizeLimitError:
+            if best is None and i == len(methods) - 1:
+                raise
+            continue
+        best = res if best is None else _merge(best, res, tol)
+        if best.certified or deadline.expired():
+            break
+    best.info["auto_methods"] = methods
+    return best
+
+
+def _merge(a: Result, b: Result, tol: float) -> Result:
+    """The better network of two solves of one problem, with the larger of their (valid)
+    lower bounds."""
+    res = a if a.objective <= b.objective else b
+    lower = min(max(a.lower_bound, b.lower_bound), res.objective)
+    gap = res.objective - lower
+    return dataclasses.replace(res, lower_bound=float(lower), gap=float(gap),
+                               certified=bool(gap <= tol * abs(res.objective) + 1e-14))
 
 
 def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None = None,

@@ -34,3 +34,67 @@ def test_rank2_pricing_vs_dense_circle(act, N, d, bias):
     val, u = cands[0]
     assert np.linalg.norm(u) == pytest.approx(1.0, abs=1e-12)
     assert np.linalg.norm(Lam.T @ p.activation(p.H0 @ u)) == pytest.approx(rho, rel=1e-12)
+
+
+def _sphere(r, n, rng):
+    E = rng.normal(size=(r, n))
+    return E / np.linalg.norm(E, axis=0)
+
+
+@pytest.mark.parametrize("act", list(ACTS))
+@pytest.mark.parametrize("N, d, bias", [(9, 3, 0.0), (8, 3, 1.0), (7, 4, 0.0)])
+def test_cell_pricing_k1_vs_dense_sphere(act, N, d, bias):
+    """One output, rank 3 / 4: the cell pricing's rho is an upper bound on the value at 200k
+    random unit directions AND at the returned maximiser, which attains it (1e-9): exact."""
+    p = _problem(3, N, d, bias, ACTS[act], k=1)
+    Lam = np.random.default_rng(8).normal(size=(N, 1))
+    rho, cands, method = price(p, Lam, max_patterns=10_000)
+    assert method == "cells"
+    V = np.linalg.svd(p.H0, full_matrices=False)[2][: np.linalg.matrix_rank(p.H0)].T
+    U = V @ _sphere(V.shape[1], 200_000, np.random.default_rng(9))
+    vals = np.abs(Lam[:, 0] @ p.activation(p.H0 @ U))
+    assert vals.max() <= rho * (1 + 1e-12)
+    val, u = cands[0]
+    assert np.linalg.norm(u) == pytest.approx(1.0, abs=1e-12)
+    assert abs(Lam[:, 0] @ p.activation(p.H0 @ u)) == pytest.approx(val, rel=1e-12)
+    assert val == pytest.approx(rho, rel=1e-9)
+    # sampling cannot beat it, and comes close (the maximum is a real direction)
+    assert vals.max() >= rho * (1 - 0.05)
+
+
+def test_cell_patterns_cover_the_arrangement():
+    """Generic data: exactly max_regions(N, r) cells; every sign pattern of a random direction
+    is one of them (coverage, which exactness needs); degenerate data (repeated and parallel
+    rows) still covered."""
+    from conic_dnn.cone.patterns import max_regions
+    from conic_dnn.two_layer.cells import cell_patterns
+
+    rng = np.random.default_rng(1)
+    for N, r in [(10, 3), (9, 4), (6, 5)]:
+        F = rng.normal(size=(N, r))
+        P = cell_patterns(F)
+        assert len(P) == max_regions(N, r)
+        seen = {row.tobytes() for row in P}
+        S = (F @ _sphere(r, 20_000, rng)).T > 0
+        assert all(row.tobytes() in seen for row in S)
+    F = rng.normal(size=(6, 3))
+    F = np.vstack([F, 2 * F[:2], -F[2:3], np.zeros((1, 3))])  # parallel, opposite, zero rows
+    P = cell_patterns(F)
+    seen = {row[:6].tobytes() for row in P}
+    S = (F[:6] @ _sphere(3, 20_000, rng)).T > 0
+    assert all(row.tobytes() in seen for row in S)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_cell_bound_k_is_valid(k):
+    """k > 1, rank 3: the per-cell bound is never below the value at 200k random unit
+    directions nor at its own candidates."""
+    p = _problem(5, 8, 3, 0.0, "relu", k=k)
+    Lam = np.random.default_rng(4).normal(size=(8, k))
+    rho, cands, method = price(p, Lam, max_patterns=10_000)
+    assert method == "cell_bound"
+    V = np.linalg.svd(p.H0, full_matrices=False)[2][:3].T
+    U = V @ _sphere(3, 200_000, np.random.default_rng(2))
+    vals = np.linalg.norm(Lam.T @ p.activation(p.H0 @ U), axis=0)
+    assert vals.max() <= rho * (1 + 1e-12)
+    assert cands[0][0] <= rho * (1 + 1e-12)

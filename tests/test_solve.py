@@ -79,3 +79,43 @@ def test_lifted_path_with_progress_is_a_lower_bound_path(rng, capsys):
         # relaxation here); a real network cannot beat the optimum by more than that either
         assert lo.lower_bound <= ex.objective * (1 + 1e-6)
         assert lo.objective >= ex.objective * (1 - 1e-6)
+
+
+def test_auto_picks_exact_column_generation_beyond_the_plane():
+    """One output, rank(H0) = 3, N = 10: auto certifies through column generation, at the
+    optimum of the Pilanci-Ergen program (a second formulation, 1e-6 relative: both solves'
+    accuracy), and its bound is below multi-start training."""
+    from conic_dnn.solve import auto_method
+    from conic_dnn.training.gradient import train_lbfgs
+
+    rng = np.random.default_rng(12)
+    p = cd.Problem(rng.normal(size=(10, 3)), rng.normal(size=(10, 1)), 2, 0.05)
+    assert auto_method(p) == ["column_generation", "pattern"]
+    res = cd.solve(p)
+    assert res.method == "column_generation" and res.certified
+    assert res.objective == pytest.approx(pilanci_ergen_optimum(p.X, p.Y, p.lam), rel=1e-6)
+    trained = train_lbfgs(p, [20], n_starts=3, seed=0, max_iter=2000).objective
+    assert res.lower_bound <= trained * (1 + 1e-9)
+    # planar or N <= 4: the pattern program; several outputs: pattern while it is cheap
+    assert auto_method(p.replace(X=p.X[:, :2])) == ["pattern"]
+    assert auto_method(p.replace(Y=rng.normal(size=(10, 2))))[0] == "pattern"
+
+
+def test_auto_time_limit_returns_the_best_so_far():
+    rng = np.random.default_rng(13)
+    p = cd.Problem(rng.normal(size=(16, 3)), rng.normal(size=(16, 1)), 2, 0.05)
+    res = cd.solve(p, time_limit=1e-3)
+    assert res.status == "time_limit" and not res.certified
+    assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
+
+
+def test_pattern_time_guard():
+    """iris-sized (N = 20, rank 4): the pattern program is estimated above the limit and
+    refused with a message naming column generation (it ran 19.5 min when allowed)."""
+    from conic_dnn.solve import MAX_PATTERN_SECONDS, pattern_time_estimate
+
+    rng = np.random.default_rng(14)
+    p = cd.Problem(rng.normal(size=(20, 4)), rng.normal(size=(20, 1)), 2, 0.05)
+    assert pattern_time_estimate(p) > MAX_PATTERN_SECONDS
+    with pytest.raises(cd.SizeLimitError, match="column_generation"):
+        cd.solve(p, method="pattern")

@@ -86,7 +86,7 @@ def test_small_n_is_certified_and_beats_training(act, seed):
 @pytest.mark.parametrize("N, d, bias", [(5, 2, 0.0), (6, 2, 0.0), (7, 3, 0.0), (6, 1, 1.0)])
 def test_pattern_program_vs_pilanci_ergen(N, d, bias, rng):
     p = _instance(rng, N, d, 1, "relu", lam=0.02, bias=bias)
-    res = cd.solve(p)
+    res = cd.solve(p, method="pattern")  # auto takes exact column generation at rank 3
     ref = pilanci_ergen_optimum(p.X, p.Y, p.lam, bias)
     # neurons in a plane (rank(H0) <= 2): every cell is a wedge, the program is exact for
     # any N (wedge parametrisation, CP = DNN in dimension 2); beyond, a relaxation for N > 4
@@ -225,7 +225,7 @@ def test_ridge_ladder_when_the_first_solve_fails(monkeypatch, rng):
     # rank(H0) = 5 > 2: no rigorous dual bound, so no looser program: the failure surfaces
     q = _instance(rng, 5, 5, 1, "relu", lam=0.02)
     with pytest.raises(cd.SolverFailedError, match="forced"):
-        cd.solve(q)
+        cd.solve(q, method="pattern")  # auto would take column generation (no cone program)
 
 
 def test_program_value_above_the_loss_is_clipped(monkeypatch, rng):

@@ -308,7 +308,10 @@ def test_force_and_identity_bypass_the_guard(monkeypatch):
     monkeypatch.setattr(two_layer_module, "solve_two_layer", stub)
     assert cd.solve(_full_rank(11), method="pattern", force=True) == "stub"
     assert cd.solve(_full_rank(11, activation="identity"), method="pattern") == "stub"
-    assert cd.solve(_full_rank(11), method="auto") == "stub"  # auto picks lifted beyond N = 8
+    # beyond the pattern program's time estimate auto picks column generation (exact for one
+    # output); with solver_options it stays on the cone programs
+    assert solve_module.auto_method(_full_rank(11)) == ["column_generation"]
+    assert cd.solve(_full_rank(11), method="auto", solver_options={}) == "stub"
     # ... except for a planar first layer (rank(H0) = 2), where the pattern program is exact
     assert cd.solve(_full_rank(11, d=2), method="auto") == "stub"
     assert calls == [(11, "pattern"), (11, "pattern"), (11, "lifted"), (11, "pattern")]

@@ -1,7 +1,10 @@
 """Convex per-sample costs ``C(Z) = (1/N) sum_i c(Z[i], Y[i])``.
 
-Each cost has three faces side by side: a NumPy value (for networks), a cvxpy expression (for
-the cone programs) and a NumPy gradient (for the training baselines). ``Z`` and ``Y`` have shape
+Each cost has its faces side by side: a NumPy value (for networks), a cvxpy expression (for
+the cone programs), a NumPy gradient (for the training baselines) and the convex conjugate
+``C*(W) = sup_Z <W, Z> - C(Z) = (1/N) sum_i c*(N w_i, y_i)`` with :meth:`Loss.dual_scale`,
+the largest ``t`` with ``t W`` in its domain (for the Fenchel dual bounds of column
+generation). ``Z`` and ``Y`` have shape
 ``(N, k)``; in :meth:`Loss.expression` ``Y`` may be a cvxpy ``Parameter`` (DPP-compliant).
 """
 
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 
 import cvxpy as cp
 import numpy as np
-from scipy.special import log_softmax, logsumexp
+from scipy.special import log_softmax, logsumexp, xlogy
 
 __all__ = ["Loss", "MSE", "Logistic", "Hinge", "CrossEntropy", "Huber", "get_loss", "LOSS_NAMES"]
 
@@ -34,6 +37,28 @@ class Loss:
     def check_targets(self, Y: np.ndarray) -> None:
         """Raise ``ValueError`` if ``Y`` (shape ``(N, k)``) is not valid for this cost."""
 
+    def conjugate(self, W: np.ndarray, Y: np.ndarray) -> float:  # pragma: no cover - abstract
+        """``C*(W)`` for ``W`` of shape ``(N, k)`` (``inf`` outside its domain)."""
+        raise NotImplementedError
+
+    def dual_scale(self, W: np.ndarray, Y: np.ndarray) -> float:
+        """Largest ``t >= 0`` with ``t W`` in the domain of ``C*`` (``inf``: unbounded)."""
+        return float("inf")
+
+    def dual_point(self, W: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """``W`` moved into the conjugate's domain (clipped, or centred for the
+        cross-entropy; identity by default). ``-dual_point(-Lambda)`` is the multiplier to
+        price and bound with."""
+        return W
+
+
+def _box_scale(p, hi):
+    """Largest t >= 0 with 0 <= t p <= hi entrywise (0 if some p < 0)."""
+    if np.any(p < 0):
+        return 0.0
+    m = float(p.max(initial=0.0))
+    return float("inf") if m == 0 else hi / m
+
 
 @dataclass(frozen=True)
 class MSE(Loss):
@@ -50,6 +75,9 @@ class MSE(Loss):
 
     def gradient(self, Z, Y):
         return 2.0 * (Z - Y) / Z.shape[0]
+
+    def conjugate(self, W, Y):  # c*(s) = s.y + ||s||^2 / 4
+        return float(np.sum(W * Y) + W.shape[0] / 4 * np.sum(W * W))
 
 
 @dataclass(frozen=True)
@@ -73,6 +101,19 @@ class Huber(Loss):
     def gradient(self, Z, Y):
         r = Z - Y
         return np.where(np.abs(r) <= self.delta, 2 * r, 2 * self.delta * np.sign(r)) / Z.shape[0]
+
+    def conjugate(self, W, Y):  # c*(s) = s y + s^2 / 4 on |s| <= 2 delta
+        S = W.shape[0] * W
+        if np.any(np.abs(S) > 2 * self.delta):
+            return float("inf")
+        return float(np.sum(S * Y + S * S / 4) / W.shape[0])
+
+    def dual_scale(self, W, Y):
+        m = float(np.abs(W.shape[0] * W).max(initial=0.0))
+        return float("inf") if m == 0 else 2 * self.delta / m
+
+    def dual_point(self, W, Y):
+        return np.clip(W, -2 * self.delta / W.shape[0], 2 * self.delta / W.shape[0])
 
 
 def _check_pm1(Y, name):
@@ -98,6 +139,18 @@ class Logistic(Loss):
     def gradient(self, Z, Y):
         return -Y * 0.5 * (1.0 - np.tanh(0.5 * Y * Z)) / Z.shape[0]
 
+    def conjugate(self, W, Y):  # p = -s y in [0, 1]: c* = p log p + (1 - p) log(1 - p)
+        p = -W.shape[0] * W * Y
+        if np.any(p < 0) or np.any(p > 1):
+            return float("inf")
+        return float(np.sum(xlogy(p, p) + xlogy(1 - p, 1 - p)) / W.shape[0])
+
+    def dual_scale(self, W, Y):
+        return _box_scale(-W.shape[0] * W * Y, 1.0)
+
+    def dual_point(self, W, Y):  # -N w y clipped into [0, 1] (solver residue)
+        return -np.clip(-W.shape[0] * W * Y, 0.0, 1.0) * Y / W.shape[0]
+
 
 @dataclass(frozen=True)
 class Hinge(Loss):
@@ -116,6 +169,18 @@ class Hinge(Loss):
 
     def gradient(self, Z, Y):
         return np.where(1.0 - Y * Z > 0, -Y, 0.0) / Z.shape[0]
+
+    def conjugate(self, W, Y):  # p = -s y in [0, 1]: c* = -p
+        p = -W.shape[0] * W * Y
+        if np.any(p < 0) or np.any(p > 1):
+            return float("inf")
+        return float(-np.sum(p) / W.shape[0])
+
+    def dual_scale(self, W, Y):
+        return _box_scale(-W.shape[0] * W * Y, 1.0)
+
+    def dual_point(self, W, Y):  # -N w y clipped into [0, 1] (solver residue)
+        return -np.clip(-W.shape[0] * W * Y, 0.0, 1.0) * Y / W.shape[0]
 
 
 @dataclass(frozen=True)
@@ -140,6 +205,24 @@ class CrossEntropy(Loss):
 
     def gradient(self, Z, Y):
         return (np.exp(log_softmax(Z, axis=1)) - Y) / Z.shape[0]
+
+    def conjugate(self, W, Y):
+        """``q = y + s`` in the simplex: ``c* = sum q log q`` (row sums of ``s`` are zero to
+        rounding, 1e-12 accepted; :meth:`dual_point` centres them)."""
+        Q = Y + W.shape[0] * W
+        if np.any(Q < 0) or np.any(np.abs(Q.sum(axis=1) - 1) > 1e-12):
+            return float("inf")
+        return float(np.sum(xlogy(Q, Q)) / W.shape[0])
+
+    def dual_scale(self, W, Y):
+        S = W.shape[0] * W
+        neg = S < 0
+        if np.any(neg & (Y <= 0)):
+            return 0.0
+        return float(np.min(Y[neg] / -S[neg], initial=np.inf))
+
+    def dual_point(self, W, Y):
+        return W - W.mean(axis=1, keepdims=True)
 
 
 _LOSSES = {"mse": MSE, "logistic": Logistic, "hinge": Hinge, "cross_entropy": CrossEntropy,

@@ -1,4 +1,4 @@
-"""Column generation for the depth-2 problem with the squared loss (a scalable exact path).
+"""Column generation for the depth-2 problem, every built-in convex loss (a scalable exact path).
 
 Balancing each neuron (incoming unit direction ``u_j`` in R^{d'}, ``d' = d (+1 with a bias)``,
 outgoing ``v_j`` in R^k; ``lam(||w||^2 + ||v||^2) >= 2 lam ||w|| ||v||`` with equality when
@@ -6,7 +6,9 @@ balanced) turns the depth-2 loss into a group lasso over a dictionary of directi
 
     P = min  C( sum_j s(H0 u_j) v_j^T + beta 1 c^T ) + 2 lam sum_j ||v_j||_2 + lam ||c||^2,
 
-``C(Z) = ||Z - Y||_F^2 / N`` (:class:`conic_dnn.core.losses.MSE`), ``H0 = [X, beta 1]`` (N x d'),
+``C(Z)`` the problem's convex loss (the squared loss ``||Z - Y||_F^2 / N`` below; any built-in
+loss through its conjugate ``C*``: ``g(Lambda) = -C*(-Lambda) - beta^2 ||Lambda^T 1||^2 /
+(4 lam)``, with ``Lambda`` from the master's dual), ``H0 = [X, beta 1]`` (N x d'),
 ``c`` the output bias (only when ``beta = problem.bias > 0``; it is a column of ``W_2``).
 
 Restricted master
@@ -38,15 +40,13 @@ Computing rho (:mod:`conic_dnn.two_layer.pricing`)
       ``(F e)_i = 0``, ``F = H0 V``), ``D = diag(a or b)``; on each arc the maximum of the
       2 x 2 quadratic form ``e^T (DF)^T Lambda Lambda^T (DF) e`` is at an endpoint or at the
       top eigenvector (either sign) if it lies inside the arc;
-    * ``rank(H0) > 2``: for every cell P of the hyperplane arrangement
-      (:func:`conic_dnn.cone.patterns.arrangement_patterns`), with ``S_P`` the signs and
-      ``D_P = T_P S_P = diag(a on P, b off P)`` (so ``s(z) = D_P z`` on the cell), the SDP
-      ``max tr(M W), tr W = 1, W PSD, (S_P F) W (S_P F)^T >= 0`` entrywise,
-      ``M = (D_P F)^T Lambda Lambda^T (D_P F)``, is a relaxation of the cell's maximum, so its
-      largest value bounds ``rho^2`` from above. Used only with ``<= max_patterns`` cells;
-      otherwise no lower bound (``-inf``). New columns come from a local ascent
-      ``u <- normalise(grad ||Lambda^T s(H0 u)||^2)`` started at the SDP solutions and at
-      random directions.
+    * ``rank(H0) > 2``, one output: exact. The cells of the hyperplane arrangement are
+      enumerated once from their extreme rays (:mod:`conic_dnn.two_layer.cells`); on a cell
+      ``P`` the value is ``||Proj_{K_P}(c_P)||`` (one NNLS), cells are searched best-first
+      with rigorous dual bounds;
+    * ``rank(H0) > 2``, ``k > 1``: a rigorous bound per cell (spectral norm and rotated cone
+      projections), tightened by the cell's SDP where few cells remain above the best value;
+      columns from a local ascent. More than ``max_patterns`` cells: no lower bound (``-inf``).
 """
 
 from __future__ import annotations
@@ -57,11 +57,11 @@ from numbers import Real
 import numpy as np
 
 from ..cone.dual_cone import _check_int
-from ..cone.patterns import arrangement_patterns, max_regions
-from ..core.budget import Deadline
+from ..cone.patterns import max_regions
+from ..core.budget import TIME_LIMIT_STATUS, Deadline
 from ..core.formulations import covariances_from_activations, loss_parameters
 from ..core.linalg import factor_range
-from ..core.losses import MSE
+from ..core.losses import MSE, Loss
 from ..core.network import Network
 from ..core.problem import Problem
 from ..core.result import Result
@@ -69,9 +69,13 @@ from ..neurons.pruning import prune
 from ..solvers import _check_solver
 from .group_lasso import master_cvxpy as _master
 from .group_lasso import master_numpy as _master_numpy
-from .pricing import lower_bound, price
+from .pricing import cell_patterns_for, lower_bound, price
 
 __all__ = ["solve_column_generation", "price", "lower_bound"]
+
+#: Default largest number of arrangement cells enumerated for the pricing at rank(H0) > 2.
+MAX_CELLS = 200_000
+EXACT_PRICING = ("rank2", "identity", "cells", "cells_search")
 
 
 def _network(problem, U, Vm, c, rtol=1e-9):
@@ -91,9 +95,9 @@ def _validate(problem, tol, max_iter, n_init, n_add, max_patterns, seed, solver,
         raise TypeError(f"problem: expected a conic_dnn.Problem, got {type(problem).__name__}")
     if problem.depth != 2:
         raise ValueError(f"problem.depth: column generation needs depth 2, got {problem.depth}")
-    if not isinstance(problem.loss, MSE):
-        raise ValueError(f"problem.loss: column generation needs the squared loss 'mse', got "
-                         f"{problem.loss.name!r}")
+    if not isinstance(problem.loss, Loss) or type(problem.loss).conjugate is Loss.conjugate:
+        raise ValueError(f"problem.loss: column generation needs a built-in convex loss with a "
+                         f"conjugate, got {getattr(problem.loss, 'name', problem.loss)!r}")
     problem.require_homogeneous("column generation")
     if isinstance(tol, bool) or not isinstance(tol, Real):
         raise TypeError(f"tol: expected a positive number, got {type(tol).__name__}")
@@ -114,18 +118,87 @@ def _is_new(u, U, cos_tol=1e-10):
     return U.shape[1] == 0 or np.max(U.T @ u) < 1 - cos_tol
 
 
+def _pricing_cells(problem, max_patterns):
+    """``(cells or None, n_patterns)``: the arrangement cells when rank(H0) > 2 and the
+    activation is not linear, if at most ``max_patterns`` (``None`` above it)."""
+    V = factor_range(problem.H0.T)[1]
+    r = V.shape[1]
+    if r <= 2 or problem.activation.a == problem.activation.b or max_patterns == 0:
+        return None, 0
+    n_cells = max_regions(problem.N, r)  # the count for data in general position
+    if n_cells > max_patterns:
+        return None, n_cells
+    cells = cell_patterns_for(problem)
+    return cells, (len(cells[2]) if cells is not None else n_cells)
+
+
+def _add_columns(U, cands, n_add, threshold):
+    """Append up to ``n_add`` new directions whose value exceeds ``threshold``; returns
+    ``(U, added)``."""
+    added = 0
+    for val, u in cands:
+        if added >= n_add or val <= threshold:
+            break
+        if _is_new(u, U):
+            U = np.hstack([U, u[:, None]])
+            added += 1
+    return U, added
+
+
+class _Master:
+    """The restricted master with its warm start (numpy for k = 1 and the squared loss,
+    cvxpy otherwise or when numpy does not converge)."""
+
+    def __init__(self, problem, master, solver):
+        mse = isinstance(problem.loss, MSE)
+        if master == "auto":
+            master = "numpy" if (problem.k == 1 and mse) else "cvxpy"
+        if master == "numpy" and not mse:
+            master = "cvxpy"
+        self.problem, self.kind, self.solver = problem, master, solver
+        self.V, self.c, self.fallbacks, self.time = None, None, 0, 0.0
+
+    def solve(self, U):
+        """``(Vm, c, info, Lam)``: the master solution and its dual ``Lambda`` (N x k)."""
+        t0 = time.perf_counter()
+        p, ok, Lam = self.problem, False, None
+        if self.kind == "numpy":
+            if self.V is not None:  # the dictionary only grew at the end since last round
+                self.V = np.vstack([self.V, np.zeros((U.shape[1] - len(self.V), p.k))])
+            Vm, c, info, ok = _master_numpy(p, U, self.V, self.c)
+            self.fallbacks += not ok
+        if not ok:
+            Vm, c, info, Lam = _master(p, U, self.solver, return_dual=True)
+        self.V, self.c = Vm, c
+        self.time += time.perf_counter() - t0
+        return Vm, c, info, Lam
+
+    def forget(self, keep):
+        if self.V is not None:
+            self.V = self.V[keep]
+
+
+def _dual_multiplier(problem, Z, Lam_master):
+    """``Lambda``: ``-grad C(Z)`` for smooth losses; the master's dual for the hinge (whose
+    gradient at a kink is not the optimal multiplier), moved into the conjugate's domain."""
+    Lam = -problem.loss.gradient(Z, problem.Y)
+    if problem.loss.name == "hinge" and Lam_master is not None:
+        Lam = Lam_master
+    return -problem.loss.dual_point(-Lam, problem.Y)  # into the conjugate's domain
+
+
 def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: int = 100,
-                            n_init: int | None = None, n_add: int = 5, max_patterns: int = 256,
-                            solver: str | None = None, seed: int = 0,
-                            progress: bool = False, master: str = "auto",
+                            n_init: int | None = None, n_add: int = 5,
+                            max_patterns: int = MAX_CELLS, solver: str | None = None,
+                            seed: int = 0, progress: bool = False, master: str = "auto",
                             deadline: Deadline | None = None) -> Result:
-    """Solve a depth-2 squared-loss problem by column generation, with a certified gap.
+    """Solve a depth-2 problem by column generation, with a certified gap.
 
     Parameters
     ----------
     problem : Problem
-        ``depth == 2``, ``loss`` :class:`~conic_dnn.core.losses.MSE`, positively homogeneous
-        activation. Data ``X`` (N, d), ``Y`` (N, k).
+        ``depth == 2``, a built-in convex loss (squared, logistic, hinge, cross-entropy,
+        Huber), positively homogeneous activation. Data ``X`` (N, d), ``Y`` (N, k).
     tol : float, default 1e-6
         Stop (and certify) when ``UB - LB <= tol * |UB| + 1e-14`` (relative, as the cone
         solve's certificate).
@@ -135,34 +208,34 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
         Random initial directions (default ``2 N``), plus the pricing maximiser at ``Z = 0``.
     n_add : int, default 5
         Most violating directions added per round.
-    max_patterns : int, default 256
-        Largest hyperplane arrangement priced by the SDP bound when ``rank(H0) > 2``; above it
-        no lower bound is reported (``-inf``).
+    max_patterns : int, default 200_000
+        Largest hyperplane arrangement (cells) enumerated for the pricing when
+        ``rank(H0) > 2``; above it no lower bound is reported (``-inf``).
     solver : str, optional
         Cone solver (see :func:`conic_dnn.solvers.run`).
     seed : int, default 0
     progress : bool, default False
         A tqdm progress bar over the rounds.
     master : {"auto", "numpy", "cvxpy"}, default "auto"
-        How the restricted master is solved: ``"numpy"`` (block-coordinate descent plus a
-        Newton polish on the support, warm-started from the previous round, stopped on a
-        duality gap <= 1e-12 relative over the dictionary and a KKT residual <= 1e-9; the
-        cvxpy program is solved instead when that is not reached) or ``"cvxpy"`` (always the
-        SOC program). ``"auto"``: numpy for one output (``k = 1``), cvxpy otherwise (the
-        Newton polish for ``k > 1`` is measured slower than cvxpy at N = 40). The bounds are
-        computed the same way either way.
+        How the restricted master is solved: ``"numpy"`` (squared loss only: block-coordinate
+        descent plus a Newton polish on the support, warm-started, stopped on a duality gap
+        <= 1e-12 relative and a KKT residual <= 1e-9; the cvxpy program is solved instead when
+        that is not reached) or ``"cvxpy"`` (always the conic program). ``"auto"``: numpy for
+        one output and the squared loss, cvxpy otherwise.
+    deadline : Deadline, optional
+        Checked between rounds: when it has expired the best network so far is returned with
+        its bound, ``status="time_limit"`` and ``success=False``.
 
     Returns
     -------
     Result
         ``method="column_generation"``; ``network`` has weights ``(n, d')`` and
-        ``(k, n [+1])`` with ``n <= N(N+1)``; ``objective`` is its forward-pass loss;
-        ``lower_bound`` the best dual bound (``-inf`` without a valid pricing bound);
-        ``exact`` when the pricing is exact (identity activation or ``rank(H0) <= 2``);
-        ``info``: ``iterations``, ``n_columns``, ``history_upper`` (per round),
-        ``history_lower`` (best bound so far, per round),
-        ``pricing``, ``master_time``, ``pricing_time``, ``n_patterns``, ``master``,
-        ``master_fallbacks`` (rounds where the numpy master fell back to cvxpy).
+        ``(k, n [+1])`` with ``n <= N(N+1)`` (pruned when wider); ``objective`` is its
+        forward-pass loss; ``lower_bound`` the best dual bound (``-inf`` without a valid
+        pricing bound); ``exact`` when the pricing is exact (identity activation,
+        ``rank(H0) <= 2``, or one output); ``info``: ``iterations``, ``n_columns``,
+        ``history_upper``, ``history_lower`` (best bound so far, per round), ``pricing``,
+        ``master_time``, ``pricing_time``, ``n_patterns``, ``master``, ``master_fallbacks``.
 
     Raises
     ------
@@ -170,105 +243,133 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
         For a bad ``problem`` or argument, before any solver runs (the message names it).
     """
     _validate(problem, tol, max_iter, n_init, n_add, max_patterns, seed, solver, master)
+    if deadline is not None and not isinstance(deadline, Deadline):
+        raise TypeError(f"deadline: expected a conic_dnn.core.budget.Deadline or None, got "
+                        f"{type(deadline).__name__}")
+    deadline = deadline or Deadline(None)
     t_start = time.perf_counter()
-    N = problem.N
-    rng = np.random.default_rng(seed)
+    state = _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, progress,
+                 master, deadline)
+    return _finish(problem, state, tol, max_patterns, time.perf_counter() - t_start)
+
+
+def _initial(problem, n_init, n_add, rng, seed, pricing_kw):
+    """The first dictionary: random unit directions plus the best pricing columns at Z = 0."""
     H0 = problem.H0
-    V = factor_range(H0.T)[1]  # orthonormal basis of range(H0^T)
-    n_init = 2 * N if n_init is None else n_init
-    cap = max(n_init, 2 * N) + 20 * n_add
-    patterns, n_patterns = None, 0
-    if V.shape[1] > 2 and problem.activation.a != problem.activation.b and max_patterns > 0:
-        n_patterns = max_regions(N, V.shape[1])  # the count for data in general position
-        if n_patterns <= max_patterns:  # enumerating a larger arrangement is itself costly
-            patterns, _ = arrangement_patterns(H0)
-            n_patterns = len(patterns)
-    pricing_kw = dict(max_patterns=0, solver=solver, _patterns=patterns)
+    V = factor_range(H0.T)[1]
     G = V @ rng.normal(size=(V.shape[1], n_init)) if V.shape[1] else np.zeros((H0.shape[1], 0))
     U = G / np.maximum(np.linalg.norm(G, axis=0), 1e-300) if n_init else G
-    t_pr = time.perf_counter()
-    _, cands, method = price(problem, 2 * problem.Y / N, seed=seed, **pricing_kw)
-    pricing_time = time.perf_counter() - t_pr
-    for _, u in cands[:n_add]:
-        if _is_new(u, U):
-            U = np.hstack([U, u[:, None]])
-    master_time, hist_up, hist_lo = 0.0, [], []
-    V_warm, c_warm, n_fallback = None, None, 0
-    if master == "auto":
-        master = "numpy" if problem.k == 1 else "cvxpy"
-    best_net, best_ub, best_lb, info = None, np.inf, -np.inf, None
+    Lam0 = -problem.loss.gradient(np.zeros_like(problem.Y), problem.Y)
+    _, cands, method = price(problem, Lam0, seed=seed, **pricing_kw)
+    U, _ = _add_columns(U, cands, n_add, -np.inf)
+    return U, method
+
+
+def _price_round(problem, Lam, seed, pricing_kw, search):
+    """Pricing of one round: with ``search``, the cheap cell search first; the full (bounded)
+    pricing when it finds no improving column."""
+    if search:
+        rho, cands, method = price(problem, Lam, seed=seed, bound=False, **pricing_kw)
+        if cands and cands[0][0] > 2 * problem.lam * (1 + 1e-6):
+            return rho, cands, method
+    return price(problem, Lam, seed=seed, **pricing_kw)
+
+
+def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, progress, master,
+         deadline):
+    """The rounds: master, network, dual, pricing, bound, new columns."""
+    N, lam = problem.N, problem.lam
+    rng = np.random.default_rng(seed)
+    cells, n_patterns = _pricing_cells(problem, max_patterns)
+    pricing_kw = dict(max_patterns=0, solver=solver, cells=cells)
+    n_init = 2 * N if n_init is None else n_init
+    cap = max(n_init, 2 * N) + 20 * n_add
+    t0 = time.perf_counter()
+    U, method = _initial(problem, n_init, n_add, rng, seed, pricing_kw)
+    st = dict(pricing_time=time.perf_counter() - t0, hist_up=[], hist_lo=[], best_net=None,
+              best_ub=np.inf, best_lb=-np.inf, info=None, it=0, method=method,
+              n_patterns=n_patterns, timed_out=False)
+    mast = _Master(problem, master, solver)
+    # one output with cells: search the promising cells first, bound only when that fails
+    search = False  # measured: the cheap search's columns make convergence slow
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=max_iter, desc="column generation", unit="round")
-    it = 0
     for it in range(1, max_iter + 1):
-        t0 = time.perf_counter()
-        ok = False
-        if master == "numpy":
-            if V_warm is not None:  # the dictionary only grew at the end since last round
-                V_warm = np.vstack([V_warm, np.zeros((U.shape[1] - len(V_warm), problem.k))])
-            Vm, c, info, ok = _master_numpy(problem, U, V_warm, c_warm)
-            n_fallback += not ok
-        if not ok:
-            Vm, c, info = _master(problem, U, solver)
-        V_warm, c_warm = Vm, c
-        master_time += time.perf_counter() - t0
+        st["it"] = it
+        Vm, c, st["info"], Lam_m = mast.solve(U)
         net, keep = _network(problem, U, Vm, c)
         ub = loss_parameters(problem, net.weights)
-        if ub < best_ub:
-            best_net, best_ub = net, ub
-        Z = net.forward(problem.X)[-1]
-        Lam = -problem.loss.gradient(Z, problem.Y)
+        if ub < st["best_ub"]:
+            st["best_net"], st["best_ub"] = net, ub
+        Lam = _dual_multiplier(problem, net.forward(problem.X)[-1], Lam_m)
         t0 = time.perf_counter()
-        rho_up, cands, method = price(problem, Lam, seed=seed + it, **pricing_kw)
-        pricing_time += time.perf_counter() - t0
-        best_lb = max(best_lb, lower_bound(problem, Lam, rho_up))
-        hist_up.append(ub)
-        hist_lo.append(best_lb)
-        gap = best_ub - best_lb
+        rho_up, cands, st["method"] = _price_round(problem, Lam, seed + it, pricing_kw, search)
+        st["best_lb"] = max(st["best_lb"], lower_bound(problem, Lam, rho_up))
+        st["pricing_time"] += time.perf_counter() - t0
+        st["hist_up"].append(ub)
+        st["hist_lo"].append(st["best_lb"])
+        gap = st["best_ub"] - st["best_lb"]
         if bar is not None:
             bar.update(1)
             bar.set_postfix(gap=f"{gap:.2e}", columns=U.shape[1])
-        if gap <= tol * abs(best_ub) + 1e-14:
+        if gap <= tol * abs(st["best_ub"]) + 1e-14:
+            break
+        if deadline.expired():
+            st["timed_out"] = True
             break
         if U.shape[1] > cap:  # forget unused atoms
-            U, V_warm = U[:, keep], V_warm[keep]
-        added = 0
-        for val, u in cands:
-            if added >= n_add or val <= 2 * problem.lam * (1 + 1e-12):
-                break
-            if _is_new(u, U):
-                U = np.hstack([U, u[:, None]])
-                added += 1
+            U = U[:, keep]
+            mast.forget(keep)
+        U, added = _add_columns(U, cands, n_add, 2 * lam * (1 + 1e-12))
         if added == 0:  # no improving direction (to the pricing's accuracy): converged
             break
     if bar is not None:
         bar.close()
-    net = best_net
+    st.update(U=U, master=mast)
+    return st
+
+
+def _finish(problem, st, tol, max_patterns, elapsed):
+    """The Result: the best network (pruned to width <= N(N+1)), its loss and the bound."""
+    N = problem.N
+    net = st["best_net"]
     if max(net.widths) > N * (N + 1):
         net = prune(problem, net)
+        if max(net.widths) > N * (N + 1):  # pragma: no cover - Caratheodory guarantees it
+            raise RuntimeError(f"column generation: width {max(net.widths)} > N(N+1) after "
+                               f"pruning")
     objective = loss_parameters(problem, net.weights)
+    best_lb = st["best_lb"]
     lower = best_lb if best_lb <= objective + tol * abs(objective) + 1e-14 else -np.inf
+    lower = min(lower, objective)
     gap = objective - lower
     certified = bool(gap <= tol * abs(objective) + 1e-14)
-    exact = method in ("rank2", "identity")
-    Zs = net.forward(problem.X)
+    method, it = st["method"], st["it"]
+    exact = method in EXACT_PRICING
+    status, success = st["info"].status, True
     if certified:
         msg = "global optimum certified: the network's loss matches the dual bound"
+    elif st["timed_out"]:
+        status, success = TIME_LIMIT_STATUS, False
+        msg = f"time limit after {it} rounds; honest gap {gap:.3g}"
     elif np.isfinite(lower):
         msg = f"stopped after {it} rounds with an honest gap {gap:.3g}"
     else:
-        msg = (f"no lower bound: rank(H0) > 2 and the arrangement has up to {n_patterns} "
-               f"cells > max_patterns={max_patterns}; the objective is an upper bound only")
+        msg = (f"no lower bound: rank(H0) > 2 and the arrangement has up to "
+               f"{st['n_patterns']} cells > max_patterns={max_patterns}; the objective is an "
+               f"upper bound only")
+    mast = st["master"]
     return Result(
         objective=objective, lower_bound=float(lower), gap=float(gap), certified=certified,
-        network=net, covariances=covariances_from_activations(problem, Zs), history=hist_up,
-        status=info.status, solver=info.solver, solve_time=time.perf_counter() - t_start,
-        success=True, message=msg, method="column_generation", exact=exact,
-        info={"iterations": it, "n_columns": int(U.shape[1]), "history_upper": hist_up,
-              "history_lower": hist_lo, "pricing": method, "master_time": master_time,
-              "pricing_time": pricing_time, "n_patterns": n_patterns,
-              "master": master, "master_fallbacks": n_fallback},
+        network=net, covariances=covariances_from_activations(problem, net.forward(problem.X)),
+        history=st["hist_up"], status=status, solver=st["info"].solver, solve_time=elapsed,
+        success=success, message=msg, method="column_generation", exact=exact,
+        info={"iterations": it, "n_columns": int(st["U"].shape[1]),
+              "history_upper": st["hist_up"], "history_lower": st["hist_lo"],
+              "pricing": method, "master_time": mast.time, "pricing_time": st["pricing_time"],
+              "n_patterns": st["n_patterns"], "master": mast.kind,
+              "master_fallbacks": mast.fallbacks},
     )

@@ -1,11 +1,13 @@
 """The restricted master of column generation: a group lasso over neuron directions.
 
-``min_{V, c} (1/N) ||A V + bias 1 c^T - Y||^2 + 2 lam sum_j ||v_j|| + lam ||c||^2`` with
-``A = s(H0 U)`` (one column per unit direction ``u_j``). :func:`master_numpy` (block
+``min_{V, c} C(A V + bias 1 c^T) + 2 lam sum_j ||v_j|| + lam ||c||^2`` with ``A = s(H0 U)``
+(one column per unit direction ``u_j``), ``C`` the problem's loss (the squared loss
+``(1/N) ||. - Y||^2`` for the numpy master). :func:`master_numpy` (block
 descent with the exact group soft-threshold ``v_j = max(0, 1 - N lam / ||g_j||) g_j /
 ||a_j||^2``, then a damped Newton polish on the support; stops on a duality gap of 1e-12 and a
 KKT residual of 1e-9) is the default for one output; :func:`master_cvxpy` (an SOCP) is the
-reference and the fallback.
+reference, the fallback and the master of every other loss (it also returns the multiplier
+``Lambda`` of ``Z = A V + bias 1 c^T``).
 """
 
 from __future__ import annotations
@@ -18,27 +20,184 @@ from ..solvers import SolveInfo, run
 __all__ = ["master_numpy", "master_cvxpy"]
 
 
-def master_cvxpy(problem, U, solver):
-    """Group lasso over the columns of ``U`` (d' x m): returns ``(V (m, k), c (k,), info)``."""
+def master_cvxpy(problem, U, solver, *, return_dual: bool = False):
+    """Group lasso over the columns of ``U`` (d' x m) for the problem's loss: returns
+    ``(V (m, k), c (k,), info)``, and ``Lambda`` (N x k, the multiplier of
+    ``Z = A V + bias 1 c^T``, so that ``Lambda = -grad C(Z)`` for a smooth loss) when
+    ``return_dual``."""
     N, k, lam, beta = problem.N, problem.k, problem.lam, problem.bias
     A = problem.activation(problem.H0 @ U)
     Vv = cp.Variable((U.shape[1], k))
-    Z = A @ Vv
+    Zv = cp.Variable((N, k))
+    out = A @ Vv
     obj = 2 * lam * cp.sum(cp.norm(Vv, 2, axis=1))
     c = None
     if beta > 0:
         c = cp.Variable(k)
-        Z = Z + beta * np.ones((N, 1)) @ cp.reshape(c, (1, k), order="C")
+        out = out + beta * np.ones((N, 1)) @ cp.reshape(c, (1, k), order="C")
         obj = obj + lam * cp.sum_squares(c)
-    prob = cp.Problem(cp.Minimize(cp.sum_squares(Z - problem.Y) / N + obj))
+    link = Zv == out
+    prob = cp.Problem(cp.Minimize(problem.loss.expression(Zv, problem.Y) + obj), [link])
     info = run(prob, solver, warn=False)
     cv = np.asarray(c.value, dtype=float) if c is not None else np.zeros(k)
-    return np.asarray(Vv.value, dtype=float), cv, info
+    V = np.asarray(Vv.value, dtype=float)
+    if not return_dual:
+        return V, cv, info
+    dual = link.dual_value
+    Lam = None if dual is None else np.asarray(dual, dtype=float).reshape(N, k)
+    return V, cv, info, Lam
+
+
+class _Lasso:
+    """Data of the numpy master: Gram matrix, correlations, objective and exact group
+    soft-threshold passes (block-coordinate descent)."""
+
+    def __init__(self, problem, U, V0, c0):
+        self.N, self.k, self.lam, self.beta = problem.N, problem.k, problem.lam, problem.bias
+        self.Y = np.asarray(problem.Y, dtype=float)
+        self.A = problem.activation(problem.H0 @ U)
+        self.G = self.A.T @ self.A
+        self.diag = np.diag(self.G).copy()
+        self.AtY = self.A.T @ self.Y
+        self.s = self.A.sum(axis=0)
+        self.ysum = self.Y.sum(axis=0)
+        m = self.A.shape[1]
+        self.V = np.zeros((m, self.k)) if V0 is None else np.array(V0, dtype=float)
+        self.live = self.diag > 1e-300
+        self.V[~self.live] = 0.0
+        self.c = (np.zeros(self.k) if (c0 is None or self.beta == 0)
+                  else np.array(c0, dtype=float))
+
+    def objective(self, V, c):
+        R = self.A @ V + self.beta * c[None, :] - self.Y
+        return (float(np.sum(R * R)) / self.N
+                + 2 * self.lam * float(np.sum(np.linalg.norm(V, axis=1)))
+                + self.lam * float(c @ c))
+
+    def bcd(self, idx, Q):
+        """One pass of exact group soft-thresholds over ``idx`` (``Q = G V`` kept current)."""
+        V, c, beta, thr = self.V, self.c, self.beta, self.N * self.lam
+        for j in idx:
+            vj = V[j]
+            g = self.AtY[j] - Q[j] + self.diag[j] * vj
+            if beta > 0:
+                g = g - (beta * self.s[j]) * c
+            ng = np.sqrt(g @ g)
+            if ng <= thr:
+                if not vj.any():
+                    continue
+                new = np.zeros(self.k)
+            else:
+                new = ((1.0 - thr / ng) / self.diag[j]) * g
+            Q += np.outer(self.G[:, j], new - vj)
+            V[j] = new
+        if beta > 0:
+            c[:] = beta * (self.ysum - V.T @ self.s) / (self.N * (beta * beta + self.lam))
+
+    def newton_system(self, S):
+        """Gradient and Hessian of the objective in ``(V_S, c)`` (smooth on the support)."""
+        N, k, lam, beta = self.N, self.k, self.lam, self.beta
+        V, c = self.V, self.c
+        GS, sS, vS = self.G[np.ix_(S, S)], self.s[S], V[S]
+        nv = np.linalg.norm(vS, axis=1)
+        W = vS / nv[:, None]
+        R_At = GS @ vS + beta * np.outer(sS, c) - self.AtY[S]  # A_S^T (Z - Y)
+        grad = (2 / N * R_At + 2 * lam * W).ravel()
+        H = np.kron(2 / N * GS, np.eye(k))
+        for i in range(len(S)):
+            H[i*k:(i+1)*k, i*k:(i+1)*k] += 2 * lam * (np.eye(k) - np.outer(W[i], W[i])) / nv[i]
+        if beta > 0:
+            rsum = V.T @ self.s + beta * N * c - self.ysum  # (Z - Y)^T 1
+            gc = 2 / N * beta * rsum + 2 * lam * c
+            Hvc = np.kron(2 / N * beta * sS[:, None], np.eye(k))  # (nS k) x k
+            Hcc = (2 * beta * beta + 2 * lam) * np.eye(k)
+            H = np.block([[H, Hvc], [Hvc.T, Hcc]])
+            grad = np.concatenate([grad, gc])
+        return grad, H
+
+    def line_search(self, S, dV, dc, f0):
+        """Backtracking on the objective; for k = 1 the step stops at the first atom that
+        changes sign (snapped to zero). Returns ``(V, c, t, f)`` or None."""
+        k, vS = self.k, self.V[S]
+        t = 1.0
+        if k == 1:
+            cross = (vS[:, 0] * (vS[:, 0] + dV[:, 0]) < 0)
+            if cross.any():
+                t = float(min(1.0, (-vS[cross, 0] / dV[cross, 0]).min()))
+        for _ in range(40):
+            Vn = self.V.copy()
+            Vn[S] = vS + t * dV
+            if k == 1 and t < 1.0:
+                Vn[S[np.abs(Vn[S, 0]) <= 1e-15 * np.abs(vS[:, 0]).max()], 0] = 0.0
+                jmin = int(np.argmin(np.abs(Vn[S, 0]) / np.maximum(np.abs(vS[:, 0]), 1e-300)))
+                Vn[S[jmin], 0] = 0.0  # snap the crossing atom to zero
+            cn = self.c + t * dc
+            fn = self.objective(Vn, cn)
+            if fn <= f0:
+                return Vn, cn, t, fn
+            t *= 0.5
+        return None
+
+    def newton(self, S, max_steps=60):
+        """Damped Newton on the support ``S`` (atoms may leave it)."""
+        k = self.k
+        f0 = self.objective(self.V, self.c)
+        for _ in range(max_steps):
+            S = S[np.any(self.V[S] != 0, axis=1)]
+            if len(S) == 0:
+                return
+            grad, H = self.newton_system(S)
+            reg = 1e-14 * max(np.abs(np.diag(H)).max(), 1e-300)
+            try:
+                step = -np.linalg.solve(H + reg * np.eye(len(grad)), grad)
+            except np.linalg.LinAlgError:
+                return
+            dV = step[:len(S) * k].reshape(len(S), k)
+            dc = step[len(S) * k:] if self.beta > 0 else np.zeros(k)
+            found = self.line_search(S, dV, dc, f0)
+            if found is None:
+                return
+            self.V, self.c, t, fn = found
+            if k > 1:  # let atoms leave the support exactly (group soft-threshold)
+                self.bcd(S, self.G @ self.V)
+                fn = self.objective(self.V, self.c)
+            dec, f0 = f0 - fn, fn
+            if dec <= 1e-16 * max(f0, 1e-300) and t == 1.0:
+                return
+
+    def certificate(self):
+        """``(P, gap, kkt)``: primal value, duality gap over the dictionary (``Lambda`` scaled
+        into ``max_j ||A_j^T Lambda|| <= 2 lam``) and the relative KKT residual."""
+        N, lam, beta, V, c = self.N, self.lam, self.beta, self.V, self.c
+        R = self.A @ V + beta * c[None, :] - self.Y
+        Lam = -2.0 * R / N
+        AtLam = self.A.T @ Lam
+        vn = np.linalg.norm(V, axis=1)
+        P = float(np.sum(R * R)) / N + 2 * lam * float(vn.sum()) + lam * float(c @ c)
+        rn = np.linalg.norm(AtLam, axis=1)
+        rho = float(rn.max(initial=0.0))
+        lin = float(np.sum(Lam * self.Y))
+        quad = N / 4 * float(np.sum(Lam**2))
+        if beta > 0:
+            quad += beta**2 * float(np.sum(Lam.sum(axis=0) ** 2)) / (4 * lam)
+        t_max = 2 * lam / rho if rho > 0 else np.inf
+        t = lin / (2 * quad) if quad > 0 else (t_max if lin > 0 else 0.0)
+        t = float(np.clip(t, 0.0, t_max))
+        D = t * lin - t * t * quad
+        on = vn > 0
+        kkt = np.zeros(len(vn))
+        kkt[on] = np.linalg.norm(AtLam[on] - 2 * lam * V[on] / vn[on, None], axis=1)
+        kkt[~on] = np.maximum(rn[~on] - 2 * lam, 0.0)
+        res = float(kkt.max(initial=0.0)) / (2 * lam)
+        if beta > 0:
+            res = max(res, float(np.linalg.norm(beta * Lam.sum(axis=0) - 2 * lam * c)) / (2 * lam))
+        return P, P - D, res
 
 
 def master_numpy(problem, U, V0=None, c0=None, *, gap_tol=1e-12, kkt_tol=1e-9,
-                  max_rounds=10):
-    """The restricted master in numpy: returns ``(V (m, k), c (k,), info, converged)``.
+                 max_rounds=10):
+    """The restricted master in numpy (squared loss): returns
+    ``(V (m, k), c (k,), info, converged)``.
 
     Block-coordinate descent with the exact group soft-threshold per atom: with
     ``g_j = a_j^T R_j`` (``a_j = s(H0 u_j)``, ``R_j`` the residual without atom ``j``),
@@ -56,156 +215,22 @@ def master_numpy(problem, U, V0=None, c0=None, *, gap_tol=1e-12, kkt_tol=1e-9,
     ``kkt_tol`` relative to ``2 lam``; otherwise ``converged`` is False (the caller falls back
     to the cvxpy master). Warm start: ``V0`` rows aligned with the columns of ``U``.
     """
-    N, k, lam, beta = problem.N, problem.k, problem.lam, problem.bias
-    Y = np.asarray(problem.Y, dtype=float)
-    A = problem.activation(problem.H0 @ U)
-    m = A.shape[1]
-    G = A.T @ A
-    diag = np.diag(G).copy()
-    AtY = A.T @ Y
-    s = A.sum(axis=0)
-    ysum = Y.sum(axis=0)
-    V = np.zeros((m, k)) if V0 is None else np.array(V0, dtype=float)
-    live = diag > 1e-300
-    V[~live] = 0.0
-    c = np.zeros(k) if (c0 is None or beta == 0) else np.array(c0, dtype=float)
-    thr = N * lam
-    cden = N * (beta * beta + lam)
-
-    def objective(V, c):
-        R = A @ V + beta * c[None, :] - Y
-        return (float(np.sum(R * R)) / N + 2 * lam * float(np.sum(np.linalg.norm(V, axis=1)))
-                + lam * float(c @ c))
-
-    def bcd(idx, Q):
-        for j in idx:
-            vj = V[j]
-            g = AtY[j] - Q[j] + diag[j] * vj
-            if beta > 0:
-                g = g - (beta * s[j]) * c
-            ng = np.sqrt(g @ g)
-            if ng <= thr:
-                if not vj.any():
-                    continue
-                new = np.zeros(k)
-            else:
-                new = ((1.0 - thr / ng) / diag[j]) * g
-            Q += np.outer(G[:, j], new - vj)
-            V[j] = new
-        if beta > 0:
-            c[:] = beta * (ysum - V.T @ s) / cden
-
-    def newton(S):
-        """Newton on the support S (smooth there), with line search on the objective."""
-        nonlocal V, c
-        f0 = objective(V, c)
-        for _ in range(60):
-            S = S[np.any(V[S] != 0, axis=1)]
-            nS = len(S)
-            if nS == 0:
-                return
-            GS = G[np.ix_(S, S)]
-            sS = s[S]
-            vS = V[S]
-            nv = np.linalg.norm(vS, axis=1)
-            if np.any(nv == 0):
-                return
-            W = vS / nv[:, None]
-            R_At = GS @ vS + beta * np.outer(sS, c) - AtY[S]  # A_S^T (Z - Y)
-            gV = 2 / N * R_At + 2 * lam * W
-            H = np.kron(2 / N * GS, np.eye(k))
-            for i in range(nS):
-                H[i*k:(i+1)*k, i*k:(i+1)*k] += 2 * lam * (np.eye(k) - np.outer(W[i], W[i])) / nv[i]
-            grad = gV.ravel()
-            if beta > 0:
-                rsum = V.T @ s + beta * N * c - ysum  # (Z - Y)^T 1
-                gc = 2 / N * beta * rsum + 2 * lam * c
-                Hvc = np.kron(2 / N * beta * sS[:, None], np.eye(k))  # (nS k) x k
-                Hcc = (2 * beta * beta + 2 * lam) * np.eye(k)
-                H = np.block([[H, Hvc], [Hvc.T, Hcc]])
-                grad = np.concatenate([grad, gc])
-            reg = 1e-14 * max(np.abs(np.diag(H)).max(), 1e-300)
-            try:
-                step = -np.linalg.solve(H + reg * np.eye(len(grad)), grad)
-            except np.linalg.LinAlgError:
-                return
-            dV = step[:nS * k].reshape(nS, k)
-            dc = step[nS * k:] if beta > 0 else np.zeros(k)
-            t = 1.0
-            if k == 1:  # stop at the first sign change (an atom leaving the support)
-                cross = (vS[:, 0] * (vS[:, 0] + dV[:, 0]) < 0)
-                if cross.any():
-                    ts = -vS[cross, 0] / dV[cross, 0]
-                    t = float(min(1.0, ts.min()))
-            accepted = False
-            for _ls in range(40):
-                Vn = V.copy()
-                Vn[S] = vS + t * dV
-                if k == 1 and t < 1.0:
-                    Vn[S[np.abs(Vn[S, 0]) <= 1e-15 * np.abs(vS[:, 0]).max()], 0] = 0.0
-                    # snap the crossing atom to zero
-                    jmin = int(np.argmin(np.abs(Vn[S, 0]) / np.maximum(np.abs(vS[:, 0]), 1e-300)))
-                    Vn[S[jmin], 0] = 0.0
-                cn = c + t * dc
-                fn = objective(Vn, cn)
-                if fn <= f0:
-                    accepted = True
-                    break
-                t *= 0.5
-            if not accepted:
-                return
-            V, c = Vn, cn
-            if k > 1:  # let atoms leave the support exactly (group soft-threshold)
-                bcd(S, G @ V)
-                fn = objective(V, c)
-            dec = f0 - fn
-            f0 = fn
-            if dec <= 1e-16 * max(f0, 1e-300) and t == 1.0:
-                return
-
-    rounds = 0
-    P = gap = res = np.inf
-    idx_all = np.flatnonzero(live)
-    while rounds < max_rounds:
-        rounds += 1
-        Q = G @ V
+    ls = _Lasso(problem, U, V0, c0)
+    idx_all = np.flatnonzero(ls.live)
+    P = np.inf
+    for rounds in range(1, max_rounds + 1):
+        Q = ls.G @ ls.V
         for _ in range(3):
-            bcd(idx_all, Q)
-        S = np.flatnonzero(np.any(V != 0, axis=1))
-        newton(S)
-        Q = G @ V
-        bcd(idx_all, Q)  # clean-up pass (exact zeros / new atoms)
-        S2 = np.flatnonzero(np.any(V != 0, axis=1))
+            ls.bcd(idx_all, Q)
+        S = np.flatnonzero(np.any(ls.V != 0, axis=1))
+        ls.newton(S)
+        ls.bcd(idx_all, ls.G @ ls.V)  # clean-up pass (exact zeros / new atoms)
+        S2 = np.flatnonzero(np.any(ls.V != 0, axis=1))
         if not np.array_equal(S, S2):
-            newton(S2)
-        # certificate over the dictionary
-        R = A @ V + beta * c[None, :] - Y
-        Lam = -2.0 * R / N
-        AtLam = A.T @ Lam
-        vn = np.linalg.norm(V, axis=1)
-        P = float(np.sum(R * R)) / N + 2 * lam * float(vn.sum()) + lam * float(c @ c)
-        rn = np.linalg.norm(AtLam, axis=1)
-        rho = float(rn.max(initial=0.0))
-        lin = float(np.sum(Lam * Y))
-        quad = N / 4 * float(np.sum(Lam**2))
-        if beta > 0:
-            quad += beta**2 * float(np.sum(Lam.sum(axis=0) ** 2)) / (4 * lam)
-        t_max = 2 * lam / rho if rho > 0 else np.inf
-        t = lin / (2 * quad) if quad > 0 else (t_max if lin > 0 else 0.0)
-        t = float(np.clip(t, 0.0, t_max))
-        D = t * lin - t * t * quad
-        on = vn > 0
-        kkt = np.zeros(m)
-        kkt[on] = np.linalg.norm(AtLam[on] - 2 * lam * V[on] / vn[on, None], axis=1)
-        kkt[~on] = np.maximum(rn[~on] - 2 * lam, 0.0)
-        res = float(kkt.max(initial=0.0)) / (2 * lam)
-        if beta > 0:
-            res = max(res, float(np.linalg.norm(beta * Lam.sum(axis=0) - 2 * lam * c)) / (2 * lam))
-        gap = P - D
+            ls.newton(S2)
+        P, gap, res = ls.certificate()
         if gap <= gap_tol * max(P, 1e-300) and res <= kkt_tol:
-            return V, c, SolveInfo("optimal", "numpy", P, [("numpy", "optimal")],
-                                   iterations=rounds), True
-    return V, c, SolveInfo("not converged", "numpy", P, [("numpy", "max_rounds")],
-                           iterations=rounds), False
-
-
+            return ls.V, ls.c, SolveInfo("optimal", "numpy", P, [("numpy", "optimal")],
+                                         iterations=rounds), True
+    return ls.V, ls.c, SolveInfo("not converged", "numpy", P, [("numpy", "max_rounds")],
+                                 iterations=max_rounds), False

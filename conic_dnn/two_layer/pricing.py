@@ -4,21 +4,33 @@
 the restricted master (it does iff ``rho > 2 lam`` at ``Lam = -grad C``), and any ``Lam`` gives
 the Fenchel lower bound :func:`lower_bound` once scaled so that ``rho <= 2 lam``. See
 :mod:`conic_dnn.two_layer.column_generation` for the derivation. :func:`price` is exact for a linear
-activation (a spectral norm) and for ``rank(H0) <= 2`` (arcs between kinks); otherwise an SDP
-per arrangement cell gives an upper bound.
+activation (a spectral norm), for ``rank(H0) <= 2`` (arcs between kinks) and, for one output
+(``k = 1``), at any rank (the cells of the hyperplane arrangement, each a projection onto a
+polyhedral cone: :mod:`conic_dnn.two_layer.cells`). For ``k > 1`` at rank > 2 each cell gets a
+cheap rigorous upper bound (spectral norm, and the rotated cone bound of :func:`_cell_bound_k`);
+an SDP per cell (only with few cells) tightens it.
+
+:func:`lower_bound` is the Fenchel dual bound for every built-in convex loss (conjugates in
+:mod:`conic_dnn.core.losses`).
 """
 
 from __future__ import annotations
 
 import cvxpy as cp
 import numpy as np
+from scipy.optimize import minimize_scalar
 
-from ..cone.patterns import arrangement_patterns, max_regions
+from ..cone.patterns import max_regions
 from ..core.linalg import factor_range
+from ..core.losses import MSE
 from ..core.problem import Problem
 from ..solvers import run
+from . import cells as _cells_mod
 
-__all__ = ["price", "lower_bound"]
+__all__ = ["price", "lower_bound", "cell_patterns_for", "MAX_CELL_SUBSETS"]
+
+#: Largest ``C(m, r - 1)`` (vertex subsets) for which the cells are enumerated for pricing.
+MAX_CELL_SUBSETS = 400_000
 
 
 # --- pricing --------------------------------------------------------------------------------
@@ -107,8 +119,81 @@ def _price_sdp(Lam, H0, V, act, patterns, solver, rng, n_starts):
     return max(upper, found), found, cands
 
 
+def cell_patterns_for(problem: Problem, max_subsets: int | None = None):
+    """``(V, F, patterns)`` for exact cell pricing (``F = H0 V``, ``V`` an orthonormal basis of
+    ``range(H0^T)``), or ``None`` when the enumeration would exceed ``max_subsets`` vertex
+    subsets (default :data:`MAX_CELL_SUBSETS`)."""
+    V = factor_range(problem.H0.T)[1]
+    F = problem.H0 @ V
+    limit = MAX_CELL_SUBSETS if max_subsets is None else max_subsets
+    if V.shape[1] == 0 or _cells_mod.count_vertex_subsets(F) > limit:
+        return None
+    return V, F, _cells_mod.cell_patterns(F)
+
+
+def _price_cells_k1(Lam, V, F, act, patterns, bound=True):
+    kw = {} if bound else {"n_seed": 32}
+    rho, cands, n = _cells_mod.max_projection(F, Lam[:, 0], patterns, act.a, act.b,
+                                              bound=bound, **kw)
+    return rho, [(val, V @ e) for val, e in cands]
+
+
+def _cell_bound_k(Lam, F, act, patterns, best, iters=40):
+    """Rigorous upper bounds on ``max_{e in K_P, ||e|| <= 1} ||B_P e||``, ``B_P = Lam^T D_P F``,
+    per cell: ``min(sigma_1(B_P), sqrt(sum_j sigma_j^2 max_+- ||Proj_K(+-w_j)||^2))`` with
+    ``B_P = sum_j sigma_j z_j w_j^T`` (``||B e||^2 = sum_j sigma_j^2 (w_j^T e)^2`` and
+    ``w^T e <= ||Proj_K(w)||`` on the cell), the projections bounded by dual iterates."""
+    D = np.where(patterns, act.a, act.b)  # (M, N)
+    B = np.einsum("nk,mn,nr->mkr", Lam, D, F)
+    _, sig, Wt = np.linalg.svd(B, full_matrices=False)  # sig (M, q), Wt (M, q, r)
+    bound = sig[:, 0] * (1 + 1e-14)
+    live = np.flatnonzero(bound > best)
+    if len(live) == 0:
+        return bound, B
+    S = np.where(patterns[live], 1.0, -1.0)
+    tot = np.zeros(len(live))
+    for j in range(sig.shape[1]):
+        Cj = sig[live, j, None] * Wt[live, j, :]
+        up = _cells_mod._dual_bounds(F, Cj, S, 0.0, iters, 0.0)
+        dn = _cells_mod._dual_bounds(F, -Cj, S, 0.0, iters, 0.0)
+        tot += np.maximum(up, dn) ** 2
+    bound[live] = np.minimum(bound[live], np.sqrt(tot) * (1 + 1e-14))
+    return bound, B
+
+
+def _price_cells_k(Lam, H0, V, F, act, patterns, rng, n_starts, solver, sdp_max):
+    """k > 1 at rank > 2: heuristic columns (ascent) and a rigorous per-cell upper bound,
+    tightened by the cell's SDP where at most ``sdp_max`` cells stay above the best value."""
+    r = V.shape[1]
+    starts = list((V @ rng.normal(size=(r, n_starts))).T)
+    D = np.where(patterns, act.a, act.b)
+    B = np.einsum("nk,mn,nr->mkr", Lam, D, F)
+    top = np.argsort(-np.linalg.norm(B, axis=(1, 2)))[:8]
+    for j in top:
+        _, e = _cells_mod.cone_projection(F, patterns[j], np.linalg.svd(B[j])[2][0])
+        if np.linalg.norm(e) > 0:
+            starts.append(V @ e)
+    cands = []
+    for u in starts:
+        for sgn in (1.0, -1.0):
+            u0 = sgn * u / max(np.linalg.norm(u), 1e-300)
+            cands.append(_ascent(Lam, H0, act, u0))
+    cands.sort(key=lambda c: -c[0])
+    best = cands[0][0]
+    bound, _ = _cell_bound_k(Lam, F, act, patterns, best)
+    above = np.flatnonzero(bound > best * (1 + 1e-9))
+    if 0 < len(above) <= sdp_max:
+        up, _, more = _price_sdp(Lam, H0, V, act, patterns[above], solver, rng, 0)
+        # the SDP is a relaxation of each cell: its value bounds the cell from above
+        bound[above] = np.minimum(bound[above], up * (1 + 1e-7))
+        cands = sorted(cands + more, key=lambda c: -c[0])
+        best = cands[0][0]
+    return max(float(bound.max(initial=0.0)), best), cands
+
+
 def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=None,
-          seed: int = 0, _patterns=None):
+          seed: int = 0, _patterns=None, cells=None, sdp_max: int = 32,
+          bound: bool = True):
     """Maximise ``||Lam^T s(H0 u)||_2`` over unit ``u`` (the pricing problem).
 
     Parameters
@@ -118,7 +203,16 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
     Lam : ndarray, shape (N, k)
         Dual variable (``-grad C(Z)`` at a master solution).
     max_patterns : int
-        Largest arrangement for the SDP bound (rank(H0) > 2 only).
+        Without ``cells``: largest arrangement for the per-cell bounds at rank(H0) > 2 (cells
+        are then enumerated here; ``0``: no bound, heuristic columns only).
+    cells : tuple, optional
+        ``(V, F, patterns)`` from :func:`cell_patterns_for` (enumerated once per problem).
+    sdp_max : int
+        ``k > 1``: the per-cell SDP tightens the bound when at most this many cells stay
+        above the best value found.
+    bound : bool, default True
+        False: one output at rank > 2 only searches the most promising cells for improving
+        columns (``rho_upper = inf``, method ``"cells_search"``); cheaper than the bound.
 
     Returns
     -------
@@ -127,10 +221,12 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
     candidates : list of (float, ndarray of shape (d',))
         Unit directions with their values ``||Lam^T s(H0 u)||``, best first.
     method : str
-        ``"identity"``, ``"rank2"`` (both exact) or ``"sdp"`` / ``"heuristic"``.
+        ``"identity"``, ``"rank2"``, ``"cells"`` (all exact), ``"cell_bound"`` (k > 1, a
+        valid bound) or ``"heuristic"`` (no bound).
     """
     act, H0 = problem.activation, problem.H0
-    V = factor_range(H0.T)[1]  # orthonormal basis of range(H0^T)
+    Lam = np.asarray(Lam, dtype=float).reshape(problem.N, -1)
+    V = factor_range(H0.T)[1] if cells is None else cells[0]
     r = V.shape[1]
     if r == 0:
         return 0.0, [], "rank2"
@@ -146,29 +242,53 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
         rho, cands = _price_rank2(Lam, H0 @ V, V, act.a, act.b)
         return rho, cands, "rank2"
     rng = np.random.default_rng(seed)
-    patterns = _patterns
-    if patterns is None and max_patterns > 0:
-        if max_regions(problem.N, r) <= max_patterns:
-            patterns, _ = arrangement_patterns(H0)
-            patterns = patterns if len(patterns) <= max_patterns else None
-    upper, _, cands = _price_sdp(Lam, H0, V, act, patterns, solver, rng, n_starts=20)
-    return upper, cands, ("sdp" if patterns is not None else "heuristic")
+    if cells is None and _patterns is not None:
+        cells = (V, H0 @ V, np.asarray(_patterns, dtype=bool))
+    if cells is None and max_patterns > 0 and max_regions(problem.N, r) <= max_patterns:
+        cells = cell_patterns_for(problem)
+    if cells is None:
+        upper, _, cands = _price_sdp(Lam, H0, V, act, None, solver, rng, n_starts=20)
+        return upper, cands, "heuristic"
+    V, F, patterns = cells
+    if Lam.shape[1] == 1:
+        rho, cands = _price_cells_k1(Lam, V, F, act, patterns, bound)
+        return rho, cands, ("cells" if bound else "cells_search")
+    rho, cands = _price_cells_k(Lam, H0, V, F, act, patterns, rng, 20, solver, sdp_max)
+    return rho, cands, "cell_bound"
 
 
 def lower_bound(problem: Problem, Lam: np.ndarray, rho_upper: float) -> float:
     """``max_{0 <= t <= 2 lam / rho_upper} g(t Lam)``: a lower bound on the global optimum.
 
-    ``g(L) = <L, Y> - (N/4)||L||^2 - bias^2 ||L^T 1||^2 / (4 lam)`` (see the module docstring);
-    ``-inf`` when ``rho_upper`` is infinite or not a number.
+    ``g(L) = -C*(-L) - bias^2 ||L^T 1||^2 / (4 lam)`` (``C*`` the loss's conjugate,
+    :meth:`conic_dnn.core.losses.Loss.conjugate`; for the squared loss
+    ``<L, Y> - (N/4)||L||^2 - ...``), valid whenever ``rho(L) <= 2 lam``; ``t`` is also kept in
+    the conjugate's domain (move ``Lam`` into it first, before pricing it:
+    ``-loss.dual_point(-Lam, Y)``). ``-inf`` when ``rho_upper`` is infinite or not a number.
     """
     if not np.isfinite(rho_upper):
         return float("-inf")
-    N, lam, beta = problem.N, problem.lam, problem.bias
-    lin = float(np.sum(Lam * problem.Y))
-    quad = N / 4 * float(np.sum(Lam**2)) + beta**2 * float(np.sum(Lam.sum(axis=0) ** 2)) / (4 * lam)
+    N, lam, beta, loss = problem.N, problem.lam, problem.bias, problem.loss
+    Lam = np.asarray(Lam, dtype=float).reshape(N, -1)
     t_max = 2 * lam / rho_upper if rho_upper > 0 else np.inf
-    t = lin / (2 * quad) if quad > 0 else (t_max if lin > 0 else 0.0)
-    t = float(np.clip(t, 0.0, t_max))
-    return t * lin - t * t * quad
+    bias_q = beta**2 * float(np.sum(Lam.sum(axis=0) ** 2)) / (4 * lam)
+    if isinstance(loss, MSE):
+        lin = float(np.sum(Lam * problem.Y))
+        quad = N / 4 * float(np.sum(Lam**2)) + bias_q
+        t = lin / (2 * quad) if quad > 0 else (t_max if lin > 0 else 0.0)
+        t = float(np.clip(t, 0.0, t_max))
+        return t * lin - t * t * quad
+    Y = problem.Y
+    t_hi = min(t_max, loss.dual_scale(-Lam, Y) * (1 - 1e-12))
+    if not np.isfinite(t_hi):
+        t_hi = min(t_max, 1e6)
 
+    def g(t):
+        return -loss.conjugate(-t * Lam, Y) - t * t * bias_q
 
+    if t_hi <= 0:
+        return g(0.0)
+    res = minimize_scalar(lambda t: -g(t), bounds=(0.0, t_hi), method="bounded",
+                          options={"xatol": 1e-12 * max(t_hi, 1.0)})
+    ts = [0.0, t_hi, float(np.clip(res.x, 0.0, t_hi)), min(1.0, t_hi)]
+    return max(g(t) for t in ts)  # every t in [0, t_hi] gives a valid bound
