@@ -17,12 +17,14 @@ Combined (``bias = 0``, degree-two cost)
     ``(X, Y, lam) -> (a X, b Y, b^2 (a/b)^{2/L} lam)``, weights ``W_l -> (b/a)^{1/L} W_l``, loss
     times ``b^2``.
 
-:func:`scale_problem` picks ``a`` and ``b`` as powers of two (so every scaling is exact in
-floating point and mapping back loses nothing) that bring the row RMS of ``[X, beta 1]`` and of
-``Y`` near 1, as far as the symmetry allows. When ``d > N`` it also replaces ``X`` by the
-``N x N`` factor ``X_r = U S`` of its thin SVD ``X = U S V^T`` (same Gram matrix ``X X^T``):
-every first-layer weight ``A`` on ``X`` can be replaced by its projection ``A V V^T`` without
-changing ``X A^T`` or raising ``||A||``, so the problems are equivalent, with ``A = A_r V^T``.
+:func:`scale_problem` picks ``a`` and ``b`` that bring the row RMS of ``[X, beta 1]`` and of
+``Y`` to 1, as far as the symmetry allows. Nothing computed internally is trusted as such: the
+network is mapped back and its loss recomputed on the user's problem, and the lower bound is a
+dual point mapped back and verified there (:mod:`conic_dnn.two_layer.dual_bound`). When
+``d > N`` it also replaces ``X`` by the ``N x N`` factor ``X_r = U S`` of its thin SVD
+``X = U S V^T`` (same Gram matrix ``X X^T``): every first-layer weight ``A`` on ``X`` can
+be replaced by its projection ``A V V^T`` without changing ``X A^T`` or raising ``||A||``, so
+the problems are equivalent, with ``A = A_r V^T``.
 """
 
 from __future__ import annotations
@@ -47,9 +49,9 @@ class Scaling:
     Attributes
     ----------
     x_scale : float
-        ``a``: internal ``X = a X`` (times ``V``), a power of two.
+        ``a``: internal ``X = a X`` (times ``V``).
     y_scale : float
-        ``b``: internal ``Y = b Y`` (1 when the cost is not homogeneous), a power of two.
+        ``b``: internal ``Y = b Y`` (1 when the cost is not homogeneous).
     weight_scale : float
         Original weights = ``weight_scale`` x internal weights (``(a/b)^{1/L}``).
     loss_scale : float
@@ -57,8 +59,8 @@ class Scaling:
     basis : ndarray of shape (d, N) or None
         ``V`` when ``X`` was reduced to its Gram factor (``d > N``), else None.
     residual : float
-        ``||X - X_r V^T||_F`` of that reduction in original units (0 without it): a bound
-        on how far the reduced data are from the original.
+        A bound on ``||X - X_int V^T / a||_2`` in original units: the reduction's residual plus
+        the rounding of ``a X``.
     """
 
     x_scale: float = 1.0
@@ -78,13 +80,6 @@ class Scaling:
         return {"x_scale": self.x_scale, "y_scale": self.y_scale,
                 "weight_scale": self.weight_scale, "loss_scale": self.loss_scale,
                 "gram_reduced": self.basis is not None, "reduction_residual": self.residual}
-
-
-def _pow2(x: float) -> int:
-    """Exponent ``p`` with ``2^p`` nearest to ``x`` in log scale (0 for 0, inf or nan)."""
-    if not (np.isfinite(x) and x > 0):
-        return 0
-    return int(round(math.log2(x)))
 
 
 def _y_scalable(problem: Problem) -> bool:
@@ -109,6 +104,13 @@ def scale_problem(problem: Problem, reduce: bool = True, scale: bool = True
                   ) -> tuple[Problem, Scaling]:
     """The internal problem the solvers see, and the :class:`Scaling` that maps back.
 
+    ``a = 1 / rms(rows of [X, beta 1])``, ``b = 1 / rms(rows of Y)`` (``b = 1`` when the cost is
+    not homogeneous of degree two, ``b = a`` with a bias), so that ``X`` and ``c X`` give the
+    same internal problem up to one rounding per entry: the solve is invariant under the
+    symmetry. ``residual`` bounds the distance between the original data and the internal
+    data mapped back (the Gram reduction's residual plus ``2 eps ||X||_F`` for the rounding of
+    ``a X``), for the bounds' Lipschitz margin.
+
     Parameters
     ----------
     problem : Problem
@@ -116,7 +118,7 @@ def scale_problem(problem: Problem, reduce: bool = True, scale: bool = True
     reduce : bool
         Replace ``X`` by its ``N x N`` Gram factor when ``d > N``.
     scale : bool
-        Apply the power-of-two rescaling.
+        Apply the rescaling.
 
     Returns
     -------
@@ -128,29 +130,30 @@ def scale_problem(problem: Problem, reduce: bool = True, scale: bool = True
     basis, resid = None, 0.0
     if reduce and X.shape[1] > X.shape[0]:
         X, basis, resid = _reduce(X)
-    if not scale:
-        a_exp = b_exp = 0
-    else:
+    a = b = 1.0
+    if scale:
         N = X.shape[0]
         size_x = math.sqrt((float(np.sum(X**2)) + N * beta**2) / N)
         size_y = math.sqrt(float(np.sum(Y**2)) / N)
-        a_exp = _pow2(1.0 / size_x) if size_x > 0 else 0
-        b_exp = _pow2(1.0 / size_y) if (size_y > 0 and _y_scalable(problem)) else 0
-        if beta > 0:
-            # only the joint symmetry: a = b (or a alone if the cost cannot be scaled: none)
-            b_exp = a_exp if _y_scalable(problem) else 0
-            a_exp = b_exp
-        else:
-            # (a / b)^{1/L} must be a power of two: a_exp - b_exp divisible by L
-            a_exp = b_exp + L * int(round((a_exp - b_exp) / L))
-    a, b = 2.0**a_exp, 2.0**b_exp
-    w_exp = (a_exp - b_exp) // L if beta == 0 else 0
-    lam_int = problem.lam * 2.0 ** (2 * b_exp + 2 * ((a_exp - b_exp) // L if beta == 0 else 0))
+        a = 1.0 / size_x if 0 < size_x < np.inf else 1.0
+        b = 1.0 / size_y if (0 < size_y < np.inf and _y_scalable(problem)) else 1.0
+        if beta > 0:  # only the joint symmetry: a = b, or nothing if Y cannot be scaled
+            a = b = (a if _y_scalable(problem) else 1.0)
+        if not all(np.isfinite(v) and v > 0 for v in (a, b)):
+            a = b = 1.0
+    w = (a / b) ** (1.0 / L) if beta == 0 else 1.0
+    lam_int = problem.lam * b * b * (a / b) ** (2.0 / L) if beta == 0 else problem.lam * a * a
     loss = problem.loss
     if isinstance(loss, Huber) and b != 1.0:
         loss = Huber(delta=loss.delta * b)
+    if not (np.isfinite(lam_int) and lam_int > 0):  # over/underflow: no scaling
+        a = b = w = 1.0
+        lam_int = problem.lam
+        loss = problem.loss
+    if a != 1.0:
+        resid += 2 * float(np.finfo(float).eps) * float(np.linalg.norm(X))
     internal = problem.replace(X=a * X, Y=b * Y, lam=lam_int, bias=a * beta, loss=loss)
-    scaling = Scaling(x_scale=a, y_scale=b, weight_scale=2.0**w_exp, loss_scale=b * b,
+    scaling = Scaling(x_scale=a, y_scale=b, weight_scale=w, loss_scale=b * b,
                       basis=basis, residual=resid)
     return internal, scaling
 

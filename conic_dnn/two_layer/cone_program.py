@@ -24,6 +24,7 @@ from ..cone.layer_program import LayerProgram
 from ..core.budget import TIME_LIMIT_STATUS, Deadline
 from ..core.errors import SolverFailedError
 from ..core.formulations import covariances_from_activations, loss_parameters
+from ..core.losses import MSE
 from ..core.result import Result
 from ..core.scaling import lipschitz_constant, network_to_original, scale_problem
 from ..neurons.decompose import caratheodory
@@ -130,20 +131,42 @@ def _solver_duals(problem, prog) -> list:
     return out
 
 
-def _dual_points(problem, candidates, prog=None) -> list:
+#: Largest arrangement (cells) for which the lifted relaxation is certified cell by cell.
+MAX_CERTIFIED_CELLS = 512
+
+
+def _cells_for(problem, prog):
+    """``(patterns, multipliers)`` for the cell certificate: the pattern program's own, or,
+    for the lifted relaxation, the arrangement of ``H0`` when it has at most
+    :data:`MAX_CERTIFIED_CELLS` cells (multipliers then come from a small SDP per cell)."""
+    from ..cone.patterns import arrangement_patterns, max_regions, useful_patterns
+    from ..core.linalg import factor_range
+
+    if prog is not None and prog.cone.patterns is not None:
+        mult = _multipliers(prog)
+        if mult is not None:  # solver units (lam pinv(G0) - T Phi T) -> Lam Lam^T units
+            mult = [4 * problem.lam * Np for Np in mult]
+        return prog.cone.patterns, mult
+    r = len(factor_range(problem.H0)[0])
+    if max_regions(problem.N, r) > MAX_CERTIFIED_CELLS:
+        return None, None
+    act = problem.activation
+    return useful_patterns(arrangement_patterns(problem.H0)[0], act.a, act.b), None
+
+
+def _dual_points(problem, candidates, prog=None, deadline=None) -> list:
     """Certify each candidate ``Lam`` (repaired into the conjugate's domain): exact pricing
-    where available, else the cell certificate with the program's multipliers (pattern
-    representation). Returns the :class:`DualPoint` s with a finite ``rho``."""
+    where available, else the cell certificate (the pattern program's multipliers, repaired
+    cell by cell where they do not suffice). Returns the :class:`DualPoint` s with a finite
+    ``rho``."""
     from .dual_bound import DualPoint, repair, rho_cells, rho_exact, supported
 
     if not supported(problem.loss):
         return []
     exact = _dual_available(problem)
     patterns = multipliers = None
-    if not exact and prog is not None and prog.cone.patterns is not None:
-        patterns, multipliers = prog.cone.patterns, _multipliers(prog)
-        if multipliers is not None:  # solver units (lam pinv(G0) - T Phi T) -> Lam Lam^T units
-            multipliers = [4 * problem.lam * Np for Np in multipliers]
+    if not exact:
+        patterns, multipliers = _cells_for(problem, prog)
     points = []
     for source, Lam in candidates:
         if Lam is None or not np.all(np.isfinite(Lam)):
@@ -152,9 +175,8 @@ def _dual_points(problem, candidates, prog=None) -> list:
         if exact:
             rho, method = rho_exact(problem, Lam)
         elif patterns is not None:
-            rho, method = rho_cells(problem, Lam, patterns, multipliers), "cells"
-        elif problem.k == 1:  # the lifted relaxation: only exact pricing can certify
-            rho, method = rho_exact(problem, Lam)
+            rho = rho_cells(problem, Lam, patterns, multipliers, repair=True, deadline=deadline)
+            method = "cells"
         else:
             continue
         if np.isfinite(rho):
@@ -164,8 +186,9 @@ def _dual_points(problem, candidates, prog=None) -> list:
 
 def _best_bound(original, scaling, points) -> tuple[float, str]:
     """The best lower bound over the dual points, evaluated on the *original* problem: ``Lam``
-    and ``rho`` mapped back exactly (powers of two), ``rho`` widened by the Lipschitz bound of
-    a Gram reduction's residual."""
+    and ``rho`` mapped back (``rho(Lam / b) = rho_int(Lam) / (a b)`` on the internal data mapped
+    back), ``rho`` widened by the Lipschitz bound of the distance between those data and the
+    user's (:attr:`Scaling.residual`: Gram reduction, rounding)."""
     from .dual_bound import dual_value
 
     kappa = lipschitz_constant(original)
@@ -325,7 +348,7 @@ def solve_two_layer(problem, representation: str = "pattern", solver=None, solve
     lower, _ = _best_bound(problem, scaling, points)
     net_orig = network_to_original(scaling, net, problem)
     objective = loss_parameters(problem, net_orig.weights)
-    if (polish_network and _dual_available(internal) and not deadline.expired()
+    if (polish_network and isinstance(internal.loss, MSE) and not deadline.expired()
             and objective - lower > _slack(problem, tol, objective)):
         refined = _master_refine(internal, net)  # exact output step: only while the gap is open
         if refined is not net:

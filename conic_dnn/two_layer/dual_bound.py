@@ -202,15 +202,45 @@ def rho_exact(problem, Lam: np.ndarray) -> tuple[float, str]:
     return _inflate(problem, Lam, float(rho), tail), str(method)
 
 
+def _cell_multiplier(M: np.ndarray, SF: np.ndarray):
+    """Multipliers ``N >= 0`` (N x N, zero diagonal) nearly minimising
+    ``lambda_max(M + SF^T N SF)``: the dual of the cell's pricing SDP, solved by a cone solver
+    (its accuracy does not matter: the caller verifies the result). None on failure."""
+    import cvxpy as cp
+
+    from ..core.errors import SolverFailedError
+    from ..solvers import run
+
+    n, r = SF.shape
+    Nm = cp.Variable((n, n), symmetric=True)
+    t = cp.Variable()
+    lmi = t * np.eye(r) - M - SF.T @ Nm @ SF
+    prob = cp.Problem(cp.Minimize(t), [0.5 * (lmi + lmi.T) >> 0, Nm >= 0, cp.diag(Nm) == 0])
+    try:
+        run(prob, None, warn=False, fallback=False, accept_inaccurate=True)
+    except SolverFailedError:
+        return None
+    return None if Nm.value is None else np.asarray(Nm.value, dtype=float)
+
+
+def _lambda_max(M: np.ndarray) -> float:
+    M = 0.5 * (M + M.T)
+    err = 4 * M.shape[0] * EPS * float(np.linalg.norm(M))  # Weyl: |computed - exact|
+    return float(np.linalg.eigvalsh(M)[-1]) + err
+
+
 def rho_cells(problem, Lam: np.ndarray, patterns: np.ndarray,
-              multipliers: list | None = None) -> float:
+              multipliers: list | None = None, repair: bool = False,
+              deadline=None) -> float:
     """``rho_bar`` from the cell certificate over ``patterns`` (every cell of the arrangement of
     ``H0`` that can carry a useful neuron), with nonnegative multipliers ``N_P`` (N x N, or
-    None for zero)."""
+    None for zero). ``repair``: where a cell's bound exceeds ``2 lam``, compute multipliers for
+    it by its own small SDP (then verified like the others)."""
     F, tail = _factor(problem.H0)
     if F.shape[1] == 0:
         return _inflate(problem, Lam, 0.0, tail)
     act = problem.activation
+    target = (2 * problem.lam) ** 2
     top = 0.0
     for i, P in enumerate(np.asarray(patterns, dtype=bool)):
         S = np.where(P, 1.0, -1.0)
@@ -218,12 +248,16 @@ def rho_cells(problem, Lam: np.ndarray, patterns: np.ndarray,
         B = (T * S)[:, None] * F  # rows T_i S_i F_i: s(F w) = B w on the cell
         LB = Lam.T @ B
         M = LB.T @ LB
+        SF = S[:, None] * F
+        best = _lambda_max(M)
         if multipliers is not None and multipliers[i] is not None:
             Np = np.maximum(multipliers[i], 0.0)
-            SF = S[:, None] * F
-            M = M + SF.T @ (0.5 * (Np + Np.T)) @ SF
-        M = 0.5 * (M + M.T)
-        w = np.linalg.eigvalsh(M)
-        err = 4 * M.shape[0] * EPS * float(np.linalg.norm(M))  # Weyl: |computed - exact|
-        top = max(top, float(w[-1]) + err)
+            best = min(best, _lambda_max(M + SF.T @ (0.5 * (Np + Np.T)) @ SF))
+        if repair and best > target and not (deadline is not None and deadline.expired()):
+            Np = _cell_multiplier(M, SF)
+            if Np is not None:
+                Np = np.maximum(0.5 * (Np + Np.T), 0.0)
+                np.fill_diagonal(Np, 0.0)
+                best = min(best, _lambda_max(M + SF.T @ Np @ SF))
+        top = max(top, best)
     return _inflate(problem, Lam, float(np.sqrt(max(top, 0.0))), tail)
