@@ -29,6 +29,7 @@ from ..core.result import Result
 from ..core.scaling import lipschitz_constant, network_to_original, scale_problem
 from ..neurons.decompose import caratheodory
 from ..neurons.recovery import recover_neurons
+from ..solvers import check_solver_options
 from ..training.refine import network_from_hidden, polish
 
 __all__ = ["solve_two_layer", "build_program"]
@@ -315,6 +316,7 @@ def solve_two_layer(problem, representation: str = "pattern", solver=None, solve
     is the value, on ``problem``, of a dual point whose feasibility was verified in floating
     point (:mod:`conic_dnn.two_layer.dual_bound`) — never the program's value."""
     t0 = time.perf_counter()
+    check_solver_options(solver_options, solver)  # a typo is an error before any solve
     deadline = deadline if deadline is not None else Deadline(None)
     internal, scaling = scale_problem(problem)
     zero = _zero_network(internal, solver, solver_options)
