@@ -24,9 +24,9 @@ import time
 import warnings
 
 import numpy as np
+from _common import parse_args, write_results
 
 import conic_dnn as cd
-from _common import parse_args, write_results
 
 ROUNDING = 1e-12
 
