@@ -339,3 +339,24 @@ def test_large_lam_returns_the_zero_network_without_a_solver(rng):
     res = cd.solve(p)
     assert res.widths == (0,) and res.certified and res.solver == "none"
     assert res.objective == pytest.approx(p.loss.value(np.zeros_like(p.Y), p.Y), rel=1e-15)
+
+
+def test_every_solver_failing_still_returns_a_network_and_a_valid_bound(monkeypatch, rng):
+    """Valid input, every solver fails on the program: no exception; the best of the zero
+    network and L-BFGS, status "solver_failed" naming the attempts, a bound that is still
+    valid (<= the optimum certified by an unmonkeyed run)."""
+    from conic_dnn.cone import layer_program as layer
+
+    p = _instance(rng, 5, 3, 1, "relu", lam=0.02)
+    ref = cd.solve(p)
+
+    def failing(self, *args, **kwargs):
+        raise cd.SolverFailedError("forced", solver="CLARABEL", status="error: forced",
+                                   attempts=[("CLARABEL", "error: forced")])
+
+    monkeypatch.setattr(layer.LayerProgram, "solve", failing)
+    res = cd.solve(p)
+    assert res.status == "solver_failed" and not res.success and "forced" in res.message
+    assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
+    assert res.lower_bound <= ref.objective * (1 + 1e-9)
+    assert res.objective >= ref.lower_bound * (1 - 1e-9)

@@ -16,6 +16,7 @@ objective.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -332,7 +333,12 @@ def solve_two_layer(problem, representation: str = "pattern", solver=None, solve
     prog = program if reused else build_program(problem, representation, ridge)
     info_extra["program_reused"] = reused
     prog.set_data(internal.lam, internal.G0, Y=internal.Y)
-    info, ridge_used = _solve_program(internal, prog, ridge, solver, solver_options, deadline)
+    try:
+        info, ridge_used = _solve_program(internal, prog, ridge, solver, solver_options,
+                                          deadline)
+    except SolverFailedError as exc:  # a valid input: still a network and a valid bound
+        return _without_program(problem, internal, scaling, prog, zero, exc, tol, t0, seed,
+                                representation, info_extra)
     sol = prog.read(info)
     net, rec, n_recovered = _network_from_solution(internal, prog, sol, solver, solver_options,
                                                    seed)
@@ -367,6 +373,30 @@ def solve_two_layer(problem, representation: str = "pattern", solver=None, solve
     return _finish(problem, internal, scaling, net, points, tol, t0, status=status,
                    solver_name=info.solver, exact=prog.exact, representation=representation,
                    extra=extra, residual=rec.residual)
+
+
+def _without_program(problem, internal, scaling, prog, zero, exc, tol, t0, seed,
+                     representation, extra) -> Result:
+    """Every solver failed on the program: the best of the zero network and multi-start
+    L-BFGS (width 2N), with whatever dual point can still be verified (exact pricing, or the
+    cell certificate with multipliers from the cells' own small SDPs)."""
+    from ..training.gradient import train_lbfgs
+
+    net = zero
+    trained = train_lbfgs(internal, 2 * internal.N, n_starts=3, seed=seed, max_iter=3000)
+    if trained.objective < loss_parameters(internal, zero.weights):
+        net = trained.network
+    Lam = -internal.loss.gradient(net.predict(internal.X), internal.Y)
+    prog_cells = prog if prog.cone.patterns is not None else None
+    points = _dual_points(internal, [("returned network", Lam)], prog_cells)
+    tried = "; ".join(f"{n}: {st}" for n, st in exc.attempts or [])
+    res = _finish(problem, internal, scaling, net, points, tol, t0, status="solver_failed",
+                  solver_name=str(exc.solver or ""), exact=False,
+                  representation=representation,
+                  extra={**extra, "attempts": list(exc.attempts or []), "program_value": None})
+    msg = (f"the cone program could not be solved ({tried}); returned the best of the zero "
+           f"network and multi-start L-BFGS with a verified dual bound. " + res.message)
+    return dataclasses.replace(res, success=False, message=msg)
 
 
 def _finish(problem, internal, scaling, net, points, tol, t0, *, status, solver_name, exact,
