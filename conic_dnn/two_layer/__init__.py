@@ -2,7 +2,8 @@
 
 Owns the exact two-layer solve through the cone program (cone_program.py), column generation
 with its restricted group-lasso master and pricing / Fenchel dual bound (column_generation.py,
-group_lasso.py, pricing.py). The entry points are ``conic_dnn.solve`` / ``solve_path`` (solve.py
+group_lasso.py, pricing.py), and the verified dual points every depth-2 lower bound comes
+from (dual_bound.py). The entry points are ``conic_dnn.solve`` / ``solve_path`` (solve.py
 at the top) and ``conic_dnn.solve_column_generation``.
 
 Modules are internal.
