@@ -319,7 +319,7 @@ def test_bound_at_rank_above_two_is_below_an_independent_optimum(d, bias, rng):
 
 
 def test_deadline_returns_the_best_network_with_a_valid_bound(rng):
-    """An expired budget skips the polish: status "time_limit", success False, the network's
+    """An expired budget: status "time_limit", success False, the network's
     own loss and a bound that is still valid (<= the certified optimum of an unlimited run)."""
     from conic_dnn.core.budget import Deadline
     from conic_dnn.two_layer.cone_program import solve_two_layer
@@ -360,3 +360,16 @@ def test_every_solver_failing_still_returns_a_network_and_a_valid_bound(monkeypa
     assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
     assert res.lower_bound <= ref.objective * (1 + 1e-9)
     assert res.objective >= ref.lower_bound * (1 - 1e-9)
+
+
+def test_expired_deadline_at_entry_returns_the_zero_network(rng):
+    from conic_dnn.core.budget import Deadline
+    from conic_dnn.two_layer.cone_program import solve_two_layer
+
+    p = _instance(rng, 5, 3, 1, "relu", lam=0.02)
+    d = Deadline(1e-9)
+    while not d.expired():
+        pass
+    res = solve_two_layer(p, deadline=d)
+    assert res.status == "time_limit" and res.widths == (0,) and res.solver == "none"
+    assert res.lower_bound <= res.objective and np.isfinite(res.lower_bound)

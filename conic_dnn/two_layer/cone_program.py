@@ -328,6 +328,16 @@ def solve_two_layer(problem, representation: str = "pattern", solver=None, solve
                        solver_name="none", exact=True, representation=representation,
                        extra={**info_extra, "attempts": [], "program_value": None},
                        zero_shortcut=True)
+    if deadline.expired():  # no time for a program: the zero network, a closed-form bound
+        from .dual_bound import DualPoint, repair, rho_crude, supported
+
+        Lam = repair(internal.loss, -internal.loss.gradient(zero.predict(internal.X),
+                                                            internal.Y), internal.Y)
+        pts = ([DualPoint(Lam, rho_crude(internal, Lam), "zero network", "closed-form")]
+               if supported(internal.loss) else [])
+        return _finish(problem, internal, scaling, zero, pts, tol, t0, status=TIME_LIMIT_STATUS,
+                       solver_name="none", exact=False, representation=representation,
+                       extra={**info_extra, "attempts": [], "program_value": None})
     reused = program is not None and np.array_equal(getattr(program, "built_for", None),
                                                     internal.H0)
     prog = program if reused else build_program(problem, representation, ridge)
