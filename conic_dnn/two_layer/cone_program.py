@@ -119,17 +119,22 @@ def _multipliers(prog) -> list | None:
 
 
 def _solver_duals(problem, prog) -> list:
-    """Candidate dual points from the solver: ``Lam = -2 Psi`` with ``Psi`` the off-diagonal
-    block of the multiplier of ``[[G, Z], [Z^T, T]] >> 0`` (both signs are tried: any ``Lam``
-    is checked before it is used), and ``-grad C`` at the solver's ``Z``."""
+    """Candidate dual points from the solver: ``-grad C`` at the solver's ``Z``, and
+    ``Lam = -2 Psi`` with ``Psi`` the off-diagonal block of the multiplier of
+    ``[[G, Z], [Z^T, T]] >> 0`` (its sign taken to agree with the first: any ``Lam`` is
+    checked before it is used, so a wrong guess costs only tightness)."""
     out = []
     N = problem.N
+    primal = None
+    if prog.Z.value is not None and np.all(np.isfinite(prog.Z.value)):
+        primal = -problem.loss.gradient(np.asarray(prog.Z.value), problem.Y)
+        out.append(("solver primal", primal))
     D = prog.problem.constraints[-1].dual_value
     if D is not None and np.all(np.isfinite(D)):
-        Psi = np.asarray(D, dtype=float)[:N, N:]
-        out += [("solver dual", -2 * Psi), ("solver dual", 2 * Psi)]
-    if prog.Z.value is not None and np.all(np.isfinite(prog.Z.value)):
-        out.append(("solver primal", -problem.loss.gradient(np.asarray(prog.Z.value), problem.Y)))
+        Lam = -2 * np.asarray(D, dtype=float)[:N, N:]
+        if primal is not None and np.sum(Lam * primal) < 0:  # the sign convention, checked
+            Lam = -Lam
+        out.append(("solver dual", Lam))
     return out
 
 
@@ -177,7 +182,10 @@ def _dual_points(problem, candidates, prog=None, deadline=None) -> list:
         if exact:
             rho, method = rho_exact(problem, Lam)
         elif patterns is not None:
-            rho = rho_cells(problem, Lam, patterns, multipliers, repair=True, deadline=deadline)
+            # without the program's multipliers (lifted) every cell needs its own SDP: spent
+            # on the returned network's point only
+            fix = multipliers is not None or not source.startswith("solver")
+            rho = rho_cells(problem, Lam, patterns, multipliers, repair=fix, deadline=deadline)
             method = "cells"
         else:
             continue
@@ -416,6 +424,7 @@ def _finish(problem, internal, scaling, net, points, tol, t0, *, status, solver_
     net_orig = network_to_original(scaling, net, problem)
     objective = loss_parameters(problem, net_orig.weights)
     lower, how = _best_bound(problem, scaling, points)
+    raw_lower = lower
     lower = min(lower, objective)  # a valid bound is below every network's loss already
     certified = bool(np.isfinite(lower) and objective - lower <= _slack(problem, tol, objective))
     Zs = net_orig.forward(problem.X)
@@ -434,5 +443,6 @@ def _finish(problem, internal, scaling, net, points, tol, t0, *, status, solver_
         network=net_orig, covariances=covs, history=[objective], status=status,
         solver=solver_name, solve_time=time.perf_counter() - t0, success=not time_out,
         message=msg, method=representation, exact=exact,
-        info={**extra, "dual_bound": dual, "dual_pricing": dual_method, "bound_source": how},
+        info={**extra, "dual_bound": dual, "dual_pricing": dual_method, "bound_source": how,
+              "raw_lower_bound": raw_lower},
     )

@@ -48,6 +48,10 @@ EPS = np.finfo(float).eps
 RHO_MARGIN = 1e-9
 #: Relative margin subtracted from every dual value (sums of N k terms, each exact to eps).
 VALUE_MARGIN = 1e-11
+#: A cell is repaired by its own SDP only when its bound exceeds ``(2 lam)^2`` by more than this
+#: (relative): smaller excesses (measured 1e-9..1e-5 with the pattern program's multipliers)
+#: shrink ``t`` by half as much and cost the bound only to second order near the optimum.
+REPAIR_RTOL = 1e-3
 #: ``price`` methods whose ``rho`` is exact (not a heuristic or a solver's value).
 EXACT_PRICING = ("identity", "rank2", "exact")
 
@@ -253,7 +257,8 @@ def rho_cells(problem, Lam: np.ndarray, patterns: np.ndarray,
         if multipliers is not None and multipliers[i] is not None:
             Np = np.maximum(multipliers[i], 0.0)
             best = min(best, _lambda_max(M + SF.T @ (0.5 * (Np + Np.T)) @ SF))
-        if repair and best > target and not (deadline is not None and deadline.expired()):
+        late = deadline is not None and deadline.expired()
+        if repair and best > target * (1 + REPAIR_RTOL) and not late:
             Np = _cell_multiplier(M, SF)
             if Np is not None:
                 Np = np.maximum(0.5 * (Np + Np.T), 0.0)
