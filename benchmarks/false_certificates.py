@@ -85,17 +85,7 @@ def run_one(p: cd.Problem, cfg: dict, seed: int) -> dict:
     return row
 
 
-def main(argv=None) -> None:
-    args = parse_args(__doc__.splitlines()[0], argv)
-    n = 6 if args.quick else 300
-    rng = np.random.default_rng(args.seed)
-    rows, t0 = [], time.perf_counter()
-    warnings.simplefilter("ignore")
-    for i in range(n):
-        p, cfg = random_problem(rng)
-        cfg["index"] = i
-        rows.append(run_one(p, cfg, seed=args.seed + i))
-    wall = time.perf_counter() - t0
+def summarise(rows: list[dict]) -> dict:
     summary = {}
     for mode in ("default", "no_polish"):
         done = [r for r in rows if f"{mode}_objective" in r]
@@ -112,15 +102,35 @@ def main(argv=None) -> None:
             "max_excess_of_bound_over_found": max((r[f"{mode}_excess"] for r in done),
                                                   default=float("-inf")),
         }
+    return summary
+
+
+def main(argv=None) -> None:
+    args = parse_args(__doc__.splitlines()[0], argv)
+    n = 6 if args.quick else 300
+    rng = np.random.default_rng(args.seed)
+    rows, t0 = [], time.perf_counter()
+    warnings.simplefilter("ignore")
+    config = {"problems": n, "rounding_allowance": ROUNDING,
+              "attack": "the two returned networks + train_lbfgs(width 2N, 2 starts, 2000 it)"}
+    for i in range(n):
+        p, cfg = random_problem(rng)
+        cfg["index"] = i
+        rows.append(run_one(p, cfg, seed=args.seed + i))
+        if (i + 1) % 20 == 0:  # partial results survive an interrupted run
+            write_results("false_certificates", args, {**config, "completed": i + 1}, rows,
+                          time.perf_counter() - t0, extra={"summary": summarise(rows)})
+            print(f"{i + 1}/{n} problems, {time.perf_counter() - t0:.0f} s", flush=True)
+    wall = time.perf_counter() - t0
+    summary = summarise(rows)
     print(f"{'mode':10s} {'solved':>7s} {'errors':>7s} {'certified':>10s} {'finite lb':>10s} "
           f"{'violations':>11s} {'false cert':>11s}")
     for mode, s in summary.items():
         print(f"{mode:10s} {s['solved']:7d} {s['errors']:7d} {s['certified']:10d} "
               f"{s['finite_lower_bound']:10d} {s['violations']:11d} {s['false_certificates']:11d}")
     print(f"wall time {wall:.0f} s")
-    config = {"problems": n, "rounding_allowance": ROUNDING,
-              "attack": "the two returned networks + train_lbfgs(width 2N, 2 starts, 2000 it)"}
-    write_results("false_certificates", args, config, rows, wall, extra={"summary": summary})
+    write_results("false_certificates", args, {**config, "completed": n}, rows, wall,
+                  extra={"summary": summary})
 
 
 if __name__ == "__main__":
