@@ -366,3 +366,18 @@ def test_wide_data_go_through_the_gram_matrix():
     assert res.network.input_dim == 100_000 and res.certified
     assert res.info["scaling"]["gram_reduced"]
     assert peak < 60 * X.nbytes, peak / X.nbytes
+
+
+@pytest.mark.parametrize("x_scale, lam", [(1e-150, 1e-300), (1e-30, 1e-300), (1e150, 1e-3),
+                                          (1e-8, 1e300)])
+@pytest.mark.parametrize("bias", [0.0, 0.5])
+def test_extreme_values_never_raise(x_scale, lam, bias):
+    """Extreme but valid values (raw LinAlgError from a singular output-layer system at
+    lam = 1e-300 before): a network reproducing its objective and a bound below it."""
+    rng = np.random.default_rng(8)
+    p = cd.Problem(x_scale * rng.normal(size=(5, 2)), rng.normal(size=(5, 1)), 2, lam,
+                   bias=bias)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = cd.solve(p)
+    check_result(p, res)
