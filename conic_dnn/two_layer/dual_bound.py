@@ -49,8 +49,10 @@ RHO_MARGIN = 1e-9
 #: Relative margin subtracted from every dual value (sums of N k terms, each exact to eps).
 VALUE_MARGIN = 1e-11
 #: A cell is repaired by its own SDP only when its bound exceeds ``(2 lam)^2`` by more than this
-#: (relative): smaller excesses (measured 1e-9..1e-5 with the pattern program's multipliers)
-#: shrink ``t`` by half as much and cost the bound only to second order near the optimum.
+#: (relative): an excess ``delta`` shrinks ``t`` by ``delta / 2`` and costs the bound about as
+#: much, relative (the constraint is active at the dual optimum); with the pattern program's
+#: multipliers the excesses measured 1e-9..1e-5, and below 1e-3 they came from ``Lam`` itself
+#: (the solver's accuracy), which no multiplier repairs.
 REPAIR_RTOL = 1e-3
 #: ``price`` methods whose ``rho`` is exact (not a heuristic or a solver's value).
 EXACT_PRICING = ("identity", "rank2", "exact")
