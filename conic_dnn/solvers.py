@@ -26,7 +26,7 @@ import cvxpy as cp
 from .core.errors import InaccurateSolutionWarning, SolverFailedError
 
 __all__ = ["SolveInfo", "available_solvers", "mosek_licensed", "run", "DEFAULT_OPTIONS",
-           "SOLVER_NAMES"]
+           "SOLVER_NAMES", "check_solver_options", "known_options"]
 
 SOLVER_NAMES = ("CLARABEL", "MOSEK", "SCS")
 DEFAULT_OPTIONS = {
@@ -95,7 +95,80 @@ def _check_solver(solver) -> list[str]:
     return [name]
 
 
-def _split_options(solver_options, names: list[str]) -> dict:
+#: Options of ``cvxpy.Problem.solve`` itself that any solver accepts (``warm_start`` is set by
+#: :func:`run`).
+CVXPY_OPTIONS = frozenset({"verbose", "canon_backend", "ignore_dpp", "enforce_dpp"})
+#: SCS 3 settings (its documentation, "Settings") and the keywords of its Python interface.
+SCS_OPTIONS = frozenset({
+    "max_iters", "eps_abs", "eps_rel", "eps_infeas", "alpha", "time_limit_secs", "normalize",
+    "scale", "adaptive_scale", "rho_x", "acceleration_lookback", "acceleration_interval",
+    "write_data_filename", "log_csv_filename", "use_indirect", "gpu", "mkl"})
+#: cvxpy's MOSEK interface keywords.
+MOSEK_OPTIONS = frozenset({"mosek_params", "save_file", "bfs", "accept_unknown", "eps"})
+#: Clarabel settings, used when the installed clarabel cannot be introspected.
+CLARABEL_OPTIONS = frozenset({
+    "max_iter", "time_limit", "max_step_fraction", "tol_gap_abs", "tol_gap_rel", "tol_feas",
+    "tol_infeas_abs", "tol_infeas_rel", "tol_ktratio", "reduced_tol_gap_abs",
+    "reduced_tol_gap_rel", "reduced_tol_feas", "reduced_tol_infeas_abs",
+    "reduced_tol_infeas_rel", "reduced_tol_ktratio", "equilibrate_enable",
+    "equilibrate_max_iter", "equilibrate_min_scaling", "equilibrate_max_scaling",
+    "linesearch_backtrack_step", "min_switch_step_length", "min_terminate_step_length",
+    "direct_kkt_solver", "direct_solve_method", "static_regularization_enable",
+    "static_regularization_constant", "static_regularization_proportional",
+    "dynamic_regularization_enable", "dynamic_regularization_eps",
+    "dynamic_regularization_delta", "iterative_refinement_enable",
+    "iterative_refinement_reltol", "iterative_refinement_abstol",
+    "iterative_refinement_max_iter", "iterative_refinement_stop_ratio", "presolve_enable",
+    "chordal_decomposition_enable", "chordal_decomposition_merge_method",
+    "chordal_decomposition_compact", "chordal_decomposition_complete_dual", "max_threads",
+    "input_sparse_dropzeros"})
+
+
+@functools.cache
+def known_options(name: str) -> frozenset:
+    """The option names solver ``name`` accepts through cvxpy (its own settings, read from the
+    installed package where it can be introspected, plus cvxpy's generic ones)."""
+    name = name.upper()
+    if name == "CLARABEL":
+        try:
+            import clarabel
+
+            own = frozenset(a for a in dir(clarabel.DefaultSettings())
+                            if not a.startswith("_") and a != "default")
+        except Exception:
+            own = CLARABEL_OPTIONS
+        return own | CVXPY_OPTIONS
+    if name == "SCS":
+        return SCS_OPTIONS | CVXPY_OPTIONS
+    if name == "MOSEK":
+        return MOSEK_OPTIONS | CVXPY_OPTIONS
+    return CVXPY_OPTIONS
+
+
+def check_solver_options(solver_options, solver=None) -> None:
+    """Raise ``ValueError`` naming every option the solver it goes to does not know (a flat
+    dict goes to ``solver``, or to the first solver tried), ``TypeError`` for a non-dict.
+    Called before any solver runs."""
+    if solver_options is None:
+        return
+    names = _check_solver(solver) if solver is not None else [
+        next((n for n in SOLVER_NAMES if n in available_solvers()), "CLARABEL")]
+    _check_known(_split_options(solver_options, names, check=False))
+
+
+def _check_known(per: dict) -> None:
+    for name, opts in per.items():
+        if "warm_start" in opts:
+            raise ValueError("solver_options: 'warm_start' is set by conic_dnn (Clarabel has no "
+                             "iterate warm start; SCS is warm-started on re-solves); remove it")
+        unknown = sorted(str(k) for k in opts if str(k) not in known_options(name))
+        if unknown:
+            raise ValueError(f"solver_options: unknown option(s) {', '.join(map(repr, unknown))} "
+                             f"for {name}; expected names among its documented settings, e.g. "
+                             f"{', '.join(sorted(DEFAULT_OPTIONS.get(name, {})) or ['verbose'])}")
+
+
+def _split_options(solver_options, names: list[str], check: bool = True) -> dict:
     """Options per solver. ``solver_options`` is either keyed by solver name
     (``{"CLARABEL": {...}, "SCS": {...}}``) or flat, in which case it applies to the first
     solver tried (the one named by ``solver=``, or Clarabel): option names differ between
@@ -113,8 +186,11 @@ def _split_options(solver_options, names: list[str]) -> dict:
                 raise TypeError(f"solver_options[{k!r}]: expected a dict, got "
                                 f"{type(v).__name__}")
             out[str(k).upper()] = dict(v)
-        return out
-    return {names[0]: dict(solver_options)}
+    else:
+        out = {names[0]: dict(solver_options)}
+    if check:
+        _check_known(out)
+    return out
 
 
 @dataclass

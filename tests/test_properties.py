@@ -155,3 +155,28 @@ def test_three_formulations_agree(seed, N, d, k, widths, act, bias, lam, w_scale
     conds = [np.linalg.cond(G) for _, G in cov if np.linalg.matrix_rank(G) == N]
     note(f"la={la!r} lc={lc!r} lp={lp!r} conds={conds}")
     assert lc == pytest.approx(la, rel=max(1e-9, 1e-15 * max(conds, default=1.0)))
+
+
+@settings(max_examples=8, **SETTINGS)
+@given(seed=st.integers(0, 2**16), N=st.integers(3, 5), d=st.integers(1, 3),
+       log_c=st.floats(-4, 4), lam_rel=st.sampled_from([1e-4, 1e-3, 1e-2, 0.1]),
+       act=st.sampled_from(["relu", "abs", cd.leaky_relu(0.2)]))
+def test_rescaling_invariance_and_no_network_beats_the_bound(seed, N, d, log_c, lam_rel, act):
+    """X -> c X, lam -> c lam (depth 2, c in 1e-4..1e4) is the same problem with the weights
+    mapped (W_l -> c^{-1/2} W_l): the certified objectives agree to 1e-6 and no network —
+    the other run's, or one trained by multi-start L-BFGS — has a loss below either reported
+    lower bound (beyond rounding, 1e-12 relative)."""
+    rng = np.random.default_rng(seed)
+    X, Y = rng.normal(size=(N, d)), rng.normal(size=(N, 1))
+    c = 10.0**log_c
+    p = cd.Problem(X, Y, 2, lam_rel, activation=act)
+    q = cd.Problem(c * X, Y, 2, lam_rel * c, activation=act)
+    a, b = _solve(p), _solve(q)
+    assert a is not None and b is not None
+    if a.certified and b.certified:
+        assert b.objective == pytest.approx(a.objective, rel=1e-6)
+    event(f"certified {a.certified + b.certified} of 2")
+    trained = cd.train_lbfgs(p, 2 * N, n_starts=2, seed=seed, max_iter=1500).objective
+    found = min(trained, a.objective, b.network.loss(q))
+    for res in (a, b):
+        assert found >= res.lower_bound - 1e-12 * abs(res.lower_bound), (found, res.lower_bound)

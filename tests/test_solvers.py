@@ -94,3 +94,25 @@ def test_bad_solver_arguments():
     elif not solvers.mosek_licensed():
         with pytest.raises(ValueError, match="license"):
             solvers.run(_sdp(), solver="MOSEK")
+
+
+@pytest.mark.parametrize("opts, bad", [({"max_itr": 5}, "max_itr"),
+                                       ({"CLARABEL": {"tol_gap": 1e-8}}, "tol_gap"),
+                                       ({"SCS": {"eps": 1e-6}}, "eps")])
+def test_unknown_option_names_are_errors(opts, bad):
+    """A typo in solver_options is a ValueError naming it (not silently ignored), raised by
+    run() and by solve() before any solver runs."""
+    with pytest.raises(ValueError, match=f"unknown option.*'{bad}'"):
+        solvers.run(_sdp(), solver_options=opts)
+    p = cd.Problem(np.eye(3), np.ones(3), 2, 0.1)
+    with pytest.raises(ValueError, match=f"solver_options: unknown option.*'{bad}'"):
+        cd.solve(p, solver_options=opts)
+
+
+def test_known_options_pass_and_warm_start_is_refused():
+    assert "tol_gap_abs" in solvers.known_options("CLARABEL")
+    assert {"eps_abs", "max_iters"} <= solvers.known_options("SCS")
+    solvers.check_solver_options({"CLARABEL": {"max_iter": 50}, "SCS": {"eps_abs": 1e-5}})
+    solvers.check_solver_options({"max_iters": 50}, "SCS")
+    with pytest.raises(ValueError, match="warm_start"):
+        solvers.check_solver_options({"warm_start": False})

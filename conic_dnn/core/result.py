@@ -46,15 +46,15 @@ class Result:
     objective : float
         Regularised loss of ``network`` (its own forward pass): an upper bound, achieved.
     lower_bound : float
-        Value of the cone program (exact optimum when ``exact``; a relaxation value otherwise;
-        ``-inf`` when no bound is available, e.g. deep networks). Valid to solver accuracy.
-        Depth 2, squared loss, ``rank(H0) <= 2`` or a linear activation: at least the
-        rigorous Fenchel dual bound ``info["dual_bound"]`` (column generation: that bound).
+        Depth 2: the value of a dual point verified in floating point (never a solver's
+        value; ``info["bound_source"]`` says which point and how ``rho`` was certified),
+        ``-inf`` when none could be verified; deep networks: ``-inf``. Column generation:
+        its Fenchel dual bound.
     gap : float
         ``objective - lower_bound`` (``inf`` without a bound).
     certified : bool
-        True when ``gap <= tol * |objective| + 1e-14`` (relative): ``network`` is a global
-        minimiser to that accuracy.
+        True when ``gap <= tol * |objective| + 1e-14 * C(0)`` (depth 2; ``C(0)`` the cost of
+        the zero predictor): ``network`` is a global minimiser to that accuracy.
     network : Network
         The explicit finite network (hidden widths <= N(N+1)).
     covariances : list of (ndarray, ndarray)

@@ -34,7 +34,10 @@ def output_weights(problem, H: np.ndarray, solver=None, solver_options=None) -> 
     if isinstance(problem.loss, MSE):
         # (1/N)||H W^T - Y||^2 + lam ||W||^2  ->  (H^T H + N lam I) W^T = H^T Y
         A = H.T @ H + N * problem.lam * np.eye(p)
-        return np.linalg.solve(A, H.T @ problem.Y).T
+        try:
+            return np.linalg.solve(A, H.T @ problem.Y).T
+        except np.linalg.LinAlgError:  # lam ~ 1e-300 with dependent columns: min-norm solution
+            return np.linalg.lstsq(A, H.T @ problem.Y, rcond=None)[0].T
     W = cp.Variable((problem.k, p))
     prob = cp.Problem(cp.Minimize(problem.loss.expression(H @ W.T, problem.Y)
                                   + problem.lam * cp.sum_squares(W)))

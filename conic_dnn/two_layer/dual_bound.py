@@ -1,0 +1,274 @@
+"""Rigorous lower bounds for depth 2: the cone program's dual, evaluated at a repaired point.
+
+The dual (docs/MATH.md §3, "Certificates")
+    Write ``matrix_frac(Z, G) = sup_V 2<V, Z> - <V V^T, G>`` and put ``Lam = 2 lam V``. For
+    every ``Lam`` (N x k) weak duality gives, for every network,
+
+        F >= D(Lam) = min_Z [C(Z) + <Lam, Z>] - bias^2 ||Lam^T 1||^2 / (4 lam)
+
+    as soon as ``(lam pinv(G0), -Lam Lam^T / (4 lam))`` lies in the dual cone ``S_s*`` on
+    ``range(H0)``, i.e. ``rho(Lam) = max_{||u|| = 1} ||Lam^T s(H0 u)|| <= 2 lam`` (the pricing
+    condition of column generation). So a dual point is a matrix ``Lam`` and a *certified*
+    upper bound ``rho_bar >= rho(Lam)``; ``t Lam`` with ``t = min(1, 2 lam / rho_bar)`` (or any
+    smaller ``t >= 0``) is then dual feasible, and its value is a lower bound.
+Where ``rho_bar`` comes from (all verified here in floating point, with margins)
+    * exact pricing (:func:`conic_dnn.two_layer.pricing.price` for a linear activation or
+      ``rank(H0) <= 2``);
+    * the pattern program's own dual: on a cell ``P`` of the arrangement (neurons
+      ``z = F w``, ``F = H0 V``, ``S_P z >= 0``) any entrywise nonnegative ``N_P`` gives
+      ``||Lam^T s(F w)||^2 <= w^T F^T S_P (T_P Lam Lam^T T_P + N_P) S_P F w``, so
+      ``rho^2 <= max_P lambda_max(F^T S_P (T_P Lam Lam^T T_P + N_P) S_P F)`` — the solver's
+      multipliers of the blocks' nonnegativity, clipped at 0, make it tight (any ``N_P >= 0``
+      keeps it valid: their accuracy affects the bound's quality, never its validity).
+    Rows of ``F`` below ``1e-12`` of the largest and singular directions of ``H0`` dropped as
+    numerically zero are accounted for by the Lipschitz constant of ``s``; every eigenvalue
+    and inner product gets a relative margin well above its rounding error.
+``min_Z C(Z) + <Lam, Z>`` in closed form (``-inf`` off its domain; ``Lam`` is first repaired into
+    it): squared error ``<Lam, Y> - N ||Lam||^2 / 4``; logistic ``sum H(q) / N``, ``q = N y Lam
+    in [0, 1]`` (H the binary entropy); hinge ``sum q / N``, ``q in [0, 1]``; Huber
+    ``sum (<Lam, Y> - N Lam^2 / 4)``, ``|N Lam| <= 2 delta``. Other costs (cross-entropy, user
+    losses) have no implemented conjugate: no bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.losses import MSE, Hinge, Huber, Logistic
+from ..core.scaling import lipschitz_constant
+
+__all__ = ["DualPoint", "conjugate_value", "repair", "rho_exact", "rho_cells", "rho_crude",
+           "dual_value", "EXACT_PRICING"]
+
+EPS = np.finfo(float).eps
+#: Relative margin added to every certified ``rho`` (rounding of eigenvalues and norms is
+#: ~1e-15 relative on these small matrices; 1e-9 costs ~1e-9 relative in the bound).
+RHO_MARGIN = 1e-9
+#: Relative margin subtracted from every dual value (sums of N k terms, each exact to eps).
+VALUE_MARGIN = 1e-11
+#: A cell is repaired by its own SDP only when its bound exceeds ``(2 lam)^2`` by more than this
+#: (relative): an excess ``delta`` shrinks ``t`` by ``delta / 2`` and costs the bound about as
+#: much, relative (the constraint is active at the dual optimum); with the pattern program's
+#: multipliers the excesses measured 1e-9..1e-5, and below 1e-3 they came from ``Lam`` itself
+#: (the solver's accuracy), which no multiplier repairs.
+REPAIR_RTOL = 1e-3
+#: ``price`` methods whose ``rho`` is exact (not a heuristic or a solver's value).
+EXACT_PRICING = ("identity", "rank2", "exact")
+
+
+@dataclass
+class DualPoint:
+    """A dual-feasible point: ``Lam`` with a certified ``rho >= rho(Lam)``; ``source`` says
+    where ``Lam`` came from, ``method`` how ``rho`` was certified."""
+
+    Lam: np.ndarray
+    rho: float
+    source: str = ""
+    method: str = ""
+
+
+# --- min_Z C(Z) + <Lam, Z> ---------------------------------------------------------------
+def _entropy(q):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -(np.where(q > 0, q * np.log(q), 0.0) + np.where(q < 1, (1 - q) * np.log1p(-q), 0.0))
+    return h
+
+
+def supported(loss) -> bool:
+    return type(loss) in (MSE, Logistic, Hinge, Huber)
+
+
+def repair(loss, Lam: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """``Lam`` moved into the domain of ``Z -> min C(Z) + <Lam, Z>`` (clipping; a convex set
+    containing 0, so ``t Lam`` stays in it for ``t in [0, 1]``)."""
+    N = Lam.shape[0]
+    if isinstance(loss, (Logistic, Hinge)):
+        q = np.clip(N * Y * Lam, 0.0, 1.0)
+        return q * Y / N
+    if isinstance(loss, Huber):
+        lim = 2 * loss.delta / N
+        return np.clip(Lam, -lim, lim)
+    return Lam
+
+
+def conjugate_value(loss, Lam: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
+    """``(min_Z C(Z) + <Lam, Z>, size)``: the value (``-inf`` off the domain, ``nan`` for an
+    unsupported cost) and the sum of the magnitudes of its terms (for the margin)."""
+    N = Lam.shape[0]
+    if type(loss) is MSE:
+        lin, quad = float(np.sum(Lam * Y)), N / 4 * float(np.sum(Lam**2))
+        return lin - quad, float(np.sum(np.abs(Lam * Y))) + quad
+    if type(loss) in (Logistic, Hinge):
+        q = N * Y * Lam
+        if np.any(q < 0) or np.any(q > 1):
+            return float("-inf"), 0.0
+        terms = _entropy(q) if type(loss) is Logistic else q
+        return float(np.sum(terms)) / N, float(np.sum(np.abs(terms))) / N
+    if type(loss) is Huber:
+        if np.any(np.abs(N * Lam) > 2 * loss.delta):
+            return float("-inf"), 0.0
+        terms = Lam * Y - N * Lam**2 / 4
+        return float(np.sum(terms)), float(np.sum(np.abs(Lam * Y) + N * Lam**2 / 4))
+    return float("nan"), 0.0
+
+
+def dual_value(problem, Lam: np.ndarray, rho: float, n_grid: int = 60) -> float:
+    """``max_{0 <= t <= min(1, 2 lam / rho)} D(t Lam)`` minus its rounding margin: a valid
+    lower bound when ``rho >= rho(Lam)`` (``-inf`` if ``rho`` is not finite; ``D`` concave in
+    ``t``: closed form for the squared error, a golden-section search otherwise — any ``t`` in
+    the interval is valid, so the search affects only the quality)."""
+    if not supported(problem.loss) or not np.isfinite(rho) or rho < 0:
+        return float("-inf")
+    lam, beta, Y = problem.lam, problem.bias, problem.Y
+    t_max = 1.0 if rho <= 2 * lam else 2 * lam / rho
+    # t_max = 1 keeps a repaired Lam inside the conjugate's domain; for the squared error
+    # any t > 0 is in the domain, so it may go up to 2 lam / rho
+    if type(problem.loss) is MSE:
+        t_max = 2 * lam / rho if rho > 0 else np.inf
+    bias_q = beta**2 * float(np.sum(Lam.sum(axis=0) ** 2)) / (4 * lam)
+
+    def value(t):
+        v, size = conjugate_value(problem.loss, t * Lam, Y)
+        b = t * t * bias_q
+        return v - b - (VALUE_MARGIN + 4 * Lam.size * EPS) * (size + b) - 1e-300
+
+    if type(problem.loss) is MSE:
+        lin = float(np.sum(Lam * Y))
+        quad = problem.N / 4 * float(np.sum(Lam**2)) + bias_q
+        if quad > 0:
+            t = float(np.clip(lin / (2 * quad), 0.0, t_max))
+        else:
+            t = t_max if (lin > 0 and np.isfinite(t_max)) else 0.0
+        return float(max(value(t), value(0.0)))
+    lo, hi = 0.0, float(t_max)
+    g = (np.sqrt(5) - 1) / 2
+    best = max(value(0.0), value(hi))
+    x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+    f1, f2 = value(x1), value(x2)
+    for _ in range(n_grid):
+        if f1 >= f2:
+            hi, x2, f2 = x2, x1, f1
+            x1 = hi - g * (hi - lo)
+            f1 = value(x1)
+        else:
+            lo, x1, f1 = x1, x2, f2
+            x2 = lo + g * (hi - lo)
+            f2 = value(x2)
+    return float(max(best, f1, f2))
+
+
+# --- certified rho ---------------------------------------------------------------------------
+def _factor(H0: np.ndarray, rtol: float = 1e-12):
+    """``(F, tail)``: ``F = H0 V`` over the kept right singular directions, rows below ``rtol``
+    of the largest zeroed, and ``tail`` bounding ``||(H0 u) - F w||`` for a unit ``u`` (the
+    dropped singular values and rows)."""
+    if H0.size == 0:
+        return np.zeros((H0.shape[0], 0)), 0.0
+    _, s, Vt = np.linalg.svd(H0, full_matrices=False)
+    if s.size == 0 or s[0] == 0:
+        return np.zeros((H0.shape[0], 0)), 0.0
+    keep = s > rtol * s[0]
+    F = H0 @ Vt[keep].T
+    tail = float(s[~keep].max()) if np.any(~keep) else 0.0
+    rows = np.linalg.norm(F, axis=1)
+    small = rows <= rtol * rows.max()
+    if np.any(small):
+        tail += float(np.linalg.norm(F[small]))
+        F = F.copy()
+        F[small] = 0.0
+    return F, tail
+
+
+def _inflate(problem, Lam, rho: float, tail: float) -> float:
+    kappa = lipschitz_constant(problem)
+    lam_norm = float(np.linalg.norm(Lam, 2)) if Lam.size else 0.0
+    return float(rho * (1 + RHO_MARGIN) + kappa * lam_norm * tail * (1 + RHO_MARGIN)
+                 + 1e-300)
+
+
+def rho_crude(problem, Lam: np.ndarray) -> float:
+    """``kappa ||Lam||_2 sigma_max(H0) >= rho(Lam)`` (``||s(z)|| <= kappa ||z||``): closed form,
+    tight only when one neuron direction dominates; decides when the zero network is optimal."""
+    H0 = problem.H0
+    sig = float(np.linalg.norm(H0, 2)) if H0.size else 0.0
+    return _inflate(problem, Lam, lipschitz_constant(problem) * float(np.linalg.norm(Lam, 2))
+                    * sig, 0.0)
+
+
+def rho_exact(problem, Lam: np.ndarray) -> tuple[float, str]:
+    """``(rho_bar, method)`` from exact pricing, or ``(inf, "")`` when pricing is not exact."""
+    from .pricing import price
+
+    rho, _, method = price(problem, Lam)
+    if not (method in EXACT_PRICING or str(method).startswith("exact")):
+        return float("inf"), ""
+    F, tail = _factor(problem.H0)  # price drops the same directions (singular values < 1e-12)
+    # the planar pricing ignores the kinks of rows below 1e-14 of the largest entry: their
+    # share of any ||s(F w)|| is at most sqrt(N) 1e-14 max|F| (Lipschitz, unit w)
+    if F.size:
+        tail += np.sqrt(F.shape[0]) * 1e-14 * float(np.abs(F).max())
+    return _inflate(problem, Lam, float(rho), tail), str(method)
+
+
+def _cell_multiplier(M: np.ndarray, SF: np.ndarray):
+    """Multipliers ``N >= 0`` (N x N, zero diagonal) nearly minimising
+    ``lambda_max(M + SF^T N SF)``: the dual of the cell's pricing SDP, solved by a cone solver
+    (its accuracy does not matter: the caller verifies the result). None on failure."""
+    import cvxpy as cp
+
+    from ..core.errors import SolverFailedError
+    from ..solvers import run
+
+    n, r = SF.shape
+    Nm = cp.Variable((n, n), symmetric=True)
+    t = cp.Variable()
+    lmi = t * np.eye(r) - M - SF.T @ Nm @ SF
+    prob = cp.Problem(cp.Minimize(t), [0.5 * (lmi + lmi.T) >> 0, Nm >= 0, cp.diag(Nm) == 0])
+    try:
+        run(prob, None, warn=False, fallback=False, accept_inaccurate=True)
+    except SolverFailedError:
+        return None
+    return None if Nm.value is None else np.asarray(Nm.value, dtype=float)
+
+
+def _lambda_max(M: np.ndarray) -> float:
+    M = 0.5 * (M + M.T)
+    err = 4 * M.shape[0] * EPS * float(np.linalg.norm(M))  # Weyl: |computed - exact|
+    return float(np.linalg.eigvalsh(M)[-1]) + err
+
+
+def rho_cells(problem, Lam: np.ndarray, patterns: np.ndarray,
+              multipliers: list | None = None, repair: bool = False,
+              deadline=None) -> float:
+    """``rho_bar`` from the cell certificate over ``patterns`` (every cell of the arrangement of
+    ``H0`` that can carry a useful neuron), with nonnegative multipliers ``N_P`` (N x N, or
+    None for zero). ``repair``: where a cell's bound exceeds ``2 lam``, compute multipliers for
+    it by its own small SDP (then verified like the others)."""
+    F, tail = _factor(problem.H0)
+    if F.shape[1] == 0:
+        return _inflate(problem, Lam, 0.0, tail)
+    act = problem.activation
+    target = (2 * problem.lam) ** 2
+    top = 0.0
+    for i, P in enumerate(np.asarray(patterns, dtype=bool)):
+        S = np.where(P, 1.0, -1.0)
+        T = np.where(P, act.a, -act.b)
+        B = (T * S)[:, None] * F  # rows T_i S_i F_i: s(F w) = B w on the cell
+        LB = Lam.T @ B
+        M = LB.T @ LB
+        SF = S[:, None] * F
+        best = _lambda_max(M)
+        if multipliers is not None and multipliers[i] is not None:
+            Np = np.maximum(multipliers[i], 0.0)
+            best = min(best, _lambda_max(M + SF.T @ (0.5 * (Np + Np.T)) @ SF))
+        late = deadline is not None and deadline.expired()
+        if repair and best > target * (1 + REPAIR_RTOL) and not late:
+            Np = _cell_multiplier(M, SF)
+            if Np is not None:
+                Np = np.maximum(0.5 * (Np + Np.T), 0.0)
+                np.fill_diagonal(Np, 0.0)
+                best = min(best, _lambda_max(M + SF.T @ Np @ SF))
+        top = max(top, best)
+    return _inflate(problem, Lam, float(np.sqrt(max(top, 0.0))), tail)
