@@ -86,7 +86,12 @@ def test_depth3_solve_never_crashes_and_reproduces_objective(seed, N, d, lam, ac
     res = _solve(p, max_sweeps=3)
     if res is not None:
         _check_network(p, res)
-        assert all(b <= a for a, b in zip(res.history, res.history[1:]))
+        # never increases, except by the documented price of the width bound: a network wider
+        # than N(N+1) whose exact pruning is ill-conditioned is pruned at loss_rtol 1e-6
+        # (conic_dnn.deep.portfolio._prune_into; the start depends on a wall-clock sweep
+        # budget, hence which case occurs may vary from run to run)
+        assert all(b <= a * (1 + 1e-6) for a, b in zip(res.history, res.history[1:]))
+        assert res.network.widths == () or max(res.network.widths) <= p.N * (p.N + 1)
 
 
 @settings(max_examples=25, **SETTINGS)
