@@ -33,7 +33,8 @@ import conic_dnn as cd  # noqa: E402
 from conic_dnn.neurons.decompose import generator_rank  # noqa: E402
 
 QUICK = os.environ.get("CONIC_DNN_QUICK") == "1"
-FIGURES = Path(__file__).resolve().parent / "figures"
+# quick mode writes to figures/quick/, never over the full figures
+FIGURES = Path(__file__).resolve().parent / ("figures/quick" if QUICK else "figures")
 
 
 def width_sweep(N: int, lam: float, n_starts: int):
