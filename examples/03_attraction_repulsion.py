@@ -89,7 +89,7 @@ def main():
     scale = 0.15 * np.ptp(pts, axis=0).max() / longest  # the longest arrow: 15% of the plot
 
     FIGURES.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True)
     classes = ((0, "tab:blue", "class -1"), (1, "tab:red", "class +1"))
     ax = axes[0]
     for c, color, name in classes:
@@ -115,10 +115,12 @@ def main():
     claim = ("nearly opposed" if cos < -0.9 else "partly opposed" if cos < 0
              else "not opposed")
     ax.set_title(f"Trained layer 1: attraction and repulsion are {claim}\n"
-                 f"cos(attraction, repulsion) = {cos:+.2f}, |att| = {na:.2g}, |rep| = {nr:.2g}")
+                 f"cos(attraction, repulsion) = {cos:+.2f}, |att| = {na:.2g}, |rep| = {nr:.2g}",
+                 fontsize=10)
     ax.set_xlabel("principal component 1 of Z_1 (first-layer pre-activations)")
     ax.set_ylabel("principal component 2 of Z_1")
-    ax.legend(loc="best", title="forces on each point (projected)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+              title="forces on each point\n(projected on range(H_0))", title_fontsize=8)
     path = FIGURES / "03_attraction_repulsion.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -138,7 +138,7 @@ def main():
     ax.set_ylim(floor, 10 * max(max(rel), 10 * floor))
     ax.set_ylabel("|value - best network| / best network")
     ax.set_title(f"N = 5, depth 2: relaxation gaps (bounds) and excess (networks)\n"
-                 f"relative to the best network found, {best:.6f}")
+                 f"relative to the best network found, {best:.6f}", fontsize=10)
     path = FIGURES / "04_the_cone.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)

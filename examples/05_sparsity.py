@@ -95,6 +95,7 @@ def main():
     bars = axes[1].bar(names, vals, color=["grey", "k", "C0", "C1", "C2", "C3"])
     axes[1].bar_label(bars, labels=[f"{v:g}" for v in vals], fontsize=8)
     axes[1].set_yscale("log")  # 2 .. 600 neurons: decades
+    axes[1].tick_params(axis="x", labelsize=8)
     axes[1].set_ylim(1, 3 * max(vals))
     axes[1].set_ylabel("hidden neurons (log scale)")
     axes[1].set_title(f"make_moons (N = {n_moons}): neurons after pruning\nloss {report.loss:.5f}"

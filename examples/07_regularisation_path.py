@@ -74,14 +74,18 @@ def main():
     assert all(r.certified for r in path), "every point of the path should be certified"
 
     lam_, obj, fit, w_ip, w_cg = map(np.array, zip(*rows))
+    lo, hi = int(min(w_ip.min(), w_cg.min())), int(max(w_ip.max(), w_cg.max()))
+    print(f"\nall {len(lams)} points certified; pruned widths along the path: {lo}-{hi} "
+          f"neurons (N^2/4 = {N * N // 4}, N(N+1) = {N * (N + 1)})")
     FIGURES.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    axes[0].loglog(lam_, obj, "o-", label="optimal regularised loss (certified)")
-    axes[0].loglog(lam_, path.lower_bounds, "x", color="k", ms=8,
+    axes[0].semilogx(lam_, obj, "o-", label="optimal regularised loss (certified)")
+    axes[0].semilogx(lam_, path.lower_bounds, "x", color="k", ms=8,
                    label="lower bound (coincides: certified)")
-    axes[0].loglog(lam_, fit, "s--", label="fit term C(Z)")
+    axes[0].semilogx(lam_, fit, "s--", label="fit term C(Z)")
     axes[0].set_xlabel("lam (regularisation strength, log scale)")
-    axes[0].set_ylabel("loss (log scale)")
+    axes[0].set_ylabel("loss")
+    axes[0].set_ylim(bottom=0)
     axes[0].set_title(f"make_moons, N = {N}: the regularisation path")
     axes[0].legend()
     axes[1].semilogx(lam_, w_ip, "o-", label="interior point, pruned")
