@@ -31,6 +31,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.datasets import make_moons  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 import conic_dnn as cd  # noqa: E402
 
@@ -104,4 +105,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with threadpool_limits(limits=1):  # tiny matrices: one BLAS thread is much faster
+        main()
