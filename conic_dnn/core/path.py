@@ -150,6 +150,8 @@ class Path(Sequence):
         pos = obj[obj > 0]
         if pos.size and pos.max() > 10 * pos.min():
             top.set_yscale("log")
+        elif np.all(obj >= 0):
+            top.set_ylim(bottom=0)  # a linear axis starts at 0: no truncation
         top.set_ylabel("regularised loss")
         top.set_title("Regularisation path: objective, bound and widths")
         top.legend()
