@@ -10,7 +10,8 @@ The pipeline, one subpackage per stage (ARCHITECTURE.md has the full map)::
          -> certificates/  per-layer dual-cone certificates, sparsity reports, tight example
          -> two_layer/     depth 2 to the global optimum: cone program, column generation
          -> deep/          depth >= 3: alternating block-coordinate sweeps
-    solve.py (solve, solve_path), solvers.py (solver choice and fallbacks), interop.py (torch),
+    solve.py (solve, solve_path), sweep.py (solve_many), solvers.py (solver choice and
+    fallbacks), interop.py (torch), sklearn.py (estimators, imported only by the user),
     cli.py (the conic-dnn command)
 
 Everything below the top level is internal; the public API is what this module exports.
@@ -60,19 +61,22 @@ from .core.formulations import (
 )
 from .core.losses import MSE, CrossEntropy, Hinge, Huber, Logistic, Loss, get_loss
 from .core.network import Network
+from .core.path import Path
 from .core.problem import Problem
 from .core.records import PACKAGE_VERSION, ProblemRecord
 from .core.result import Result, load_result
 from .interop import from_torch, to_torch
 from .neurons.pruning import prune
 from .solve import solve, solve_path
+from .sweep import solve_many
 from .training.gradient import TrainingResult, train_adam, train_lbfgs
 from .two_layer.column_generation import solve_column_generation
 
 __version__ = PACKAGE_VERSION
 
 __all__ = [
-    "Problem", "Network", "Result", "solve", "solve_path", "solve_column_generation",
+    "Problem", "Network", "Result", "Path", "solve", "solve_path", "solve_many",
+    "solve_column_generation",
     "CovarianceCone",
     "cone_constraints",
     "certify", "Certificate", "LayerCertificate",

@@ -39,6 +39,7 @@ from .cone.patterns import max_regions
 from .core.budget import Deadline
 from .core.errors import SizeLimitError
 from .core.linalg import factor_range
+from .core.path import Path
 from .core.problem import Problem
 from .core.result import Result
 
@@ -330,7 +331,7 @@ def _merge(a: Result, b: Result, tol: float) -> Result:
 def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None = None,
                solver_options: dict | None = None, *, tol: float = 1e-6, polish: bool = True,
                force: bool = False, seed: int = 0, progress: bool = False,
-               time_limit: float | None = None) -> list[Result]:
+               time_limit: float | None = None) -> Path:
     """Solve a depth-2 problem for each regularisation strength in ``lams``.
 
     The cone program is built and compiled once and re-solved for each ``lam`` (a cvxpy
@@ -355,8 +356,10 @@ def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None 
 
     Returns
     -------
-    list of Result
-        One per ``lam``; ``info["program_reused"]`` is True for all but the first.
+    Path
+        A sequence of :class:`Result`, one per ``lam`` solved (indexing, ``len`` and iteration
+        as for a list), with ``lams``, ``objectives``, ``lower_bounds``, ``rel_gaps``,
+        ``widths`` and ``plot()``; ``info["program_reused"]`` is True for all but the first.
 
     Raises
     ------
@@ -406,4 +409,4 @@ def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None 
     finally:
         if bar is not None:
             bar.close()
-    return results
+    return Path(lam_values[:len(results)], results)

@@ -31,7 +31,8 @@ import numpy as np  # noqa: E402
 import conic_dnn as cd  # noqa: E402
 
 QUICK = os.environ.get("CONIC_DNN_QUICK") == "1"
-FIGURES = Path(__file__).resolve().parent / "figures"
+# quick mode writes to figures/quick/, never over the full figures
+FIGURES = Path(__file__).resolve().parent / ("figures/quick" if QUICK else "figures")
 
 
 def random_weights(rng, dims):

@@ -39,7 +39,8 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 import conic_dnn as cd  # noqa: E402
 
 QUICK = os.environ.get("CONIC_DNN_QUICK") == "1"
-FIGURES = Path(__file__).resolve().parent / "figures"
+# quick mode writes to figures/quick/, never over the full figures
+FIGURES = Path(__file__).resolve().parent / ("figures/quick" if QUICK else "figures")
 
 
 def main():
@@ -88,13 +89,20 @@ def main():
     scale = 0.15 * np.ptp(pts, axis=0).max() / longest  # the longest arrow: 15% of the plot
 
     FIGURES.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True)
+    classes = ((0, "tab:blue", "class -1"), (1, "tab:red", "class +1"))
     ax = axes[0]
-    ax.scatter(X[:, 0], X[:, 1], c=y, cmap="coolwarm", edgecolor="k")
-    ax.set_title(f"make_moons, N = {N} (input space)")
+    for c, color, name in classes:
+        ax.scatter(X[y == c, 0], X[y == c, 1], color=color, edgecolor="k", label=name)
+    ax.set_title(f"make_moons, N = {N}: the inputs")
+    ax.set_xlabel("x_1")
+    ax.set_ylabel("x_2")
     ax.set_aspect("equal")
+    ax.legend(loc="best")
     ax = axes[1]
-    ax.scatter(pts[:, 0], pts[:, 1], c=y, cmap="coolwarm", edgecolor="k", zorder=3)
+    for c, color, name in classes:
+        ax.scatter(pts[y == c, 0], pts[y == c, 1], color=color, edgecolor="k", zorder=3,
+                   label=name)
     kw = dict(angles="xy", scale_units="xy", scale=1.0 / scale, width=0.004, zorder=2)
     ax.quiver(pts[:, 0], pts[:, 1], A2[:, 0], A2[:, 1], color="tab:green", label="attraction",
               **kw)
@@ -104,10 +112,15 @@ def main():
     pad = 0.05 * np.ptp(tips, axis=0)
     ax.set_xlim(tips[:, 0].min() - pad[0], tips[:, 0].max() + pad[0])
     ax.set_ylim(tips[:, 1].min() - pad[1], tips[:, 1].max() + pad[1])
-    ax.set_title("hidden layer 1 (PCA of Z_1): forces on range(H_0)")
-    ax.set_xlabel("PC 1")
-    ax.set_ylabel("PC 2")
-    ax.legend(loc="best")
+    claim = ("nearly opposed" if cos < -0.9 else "partly opposed" if cos < 0
+             else "not opposed")
+    ax.set_title(f"Trained layer 1: attraction and repulsion are {claim}\n"
+                 f"cos(attraction, repulsion) = {cos:+.2f}, |att| = {na:.2g}, |rep| = {nr:.2g}",
+                 fontsize=10)
+    ax.set_xlabel("principal component 1 of Z_1 (first-layer pre-activations)")
+    ax.set_ylabel("principal component 2 of Z_1")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+              title="forces on each point\n(projected on range(H_0))", title_fontsize=8)
     path = FIGURES / "03_attraction_repulsion.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)

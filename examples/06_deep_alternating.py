@@ -32,7 +32,8 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 import conic_dnn as cd  # noqa: E402
 
 QUICK = os.environ.get("CONIC_DNN_QUICK") == "1"
-FIGURES = Path(__file__).resolve().parent / "figures"
+# quick mode writes to figures/quick/, never over the full figures
+FIGURES = Path(__file__).resolve().parent / ("figures/quick" if QUICK else "figures")
 # When Clarabel fails on a layer program the library falls back to SCS with up to 100,000
 # iterations (tens of seconds); the sweeps check every step by the network's loss, so a
 # cheaper SCS is enough here.

@@ -37,9 +37,10 @@ RTOL_FLOOR = 1e-14
 
 def as_network(problem: Problem, network) -> Network:
     """A :class:`Network` from a ``Network``, a list of weight matrices, an ``.npz`` path or a
-    bias-free ``torch.nn.Sequential`` (optional ``torch`` extra), checked against
-    ``problem``: the same activation (slopes), bias, depth and chaining shapes (a list of
-    weights is taken with the problem's activation and bias).
+    ``torch.nn.Sequential`` (optional ``torch`` extra; its biases map to the problem's ``bias``
+    column, :func:`conic_dnn.interop.from_torch`), checked against ``problem``: the same
+    activation (slopes), bias, depth and chaining shapes (a list of weights is taken with the
+    problem's activation and bias).
 
     Raises
     ------
@@ -54,10 +55,10 @@ def as_network(problem: Problem, network) -> Network:
         net = Network.load(network)
     elif isinstance(network, (list, tuple)):
         net = Network(tuple(network), problem.activation, problem.bias)
-    elif type(network).__module__.split(".")[0] == "torch":
+    elif _is_torch(network):
         from ..interop import from_torch
 
-        net = from_torch(network)
+        net = from_torch(network, bias=problem.bias)
     else:
         raise TypeError(f"network: expected a Network, a list of weight matrices, an .npz path "
                         f"or a torch.nn.Sequential, got {type(network).__name__}")
@@ -139,7 +140,8 @@ def prune(problem: Problem, network, method: str = "caratheodory",
         Supplies the data ``X`` on which the covariances are taken, the activation and ``lam``.
         The activation must be positively homogeneous.
     network : Network, list of ndarray, path to ``.npz`` or torch.nn.Sequential
-        ``weights[l]`` of shape ``(n_{l+1}, n_l [+1 with bias])``.
+        ``weights[l]`` of shape ``(n_{l+1}, n_l [+1 with bias])``. A torch module is converted
+        exactly (:func:`conic_dnn.interop.from_torch` with ``bias=problem.bias``) or refused.
     method : {"caratheodory", "lp"}
         ``"caratheodory"``: null-space elimination (at most ``rank`` neurons remain, the rank of
         the generator family, ``<= N(N+1)``). ``"lp"``: a vertex of ``{c >= 0 : sum_j c_j g_j
@@ -164,9 +166,10 @@ def prune(problem: Problem, network, method: str = "caratheodory",
 
     Returns
     -------
-    Network
-        Hidden widths ``<= min(width, N(N+1))`` (unless a layer was kept, see ``loss_rtol``);
-        min-norm weights. Its loss equals
+    Network or torch.nn.Sequential
+        A ``torch.nn.Sequential`` (same dtype as its parameters) when ``network`` was one, else
+        a :class:`Network`. Hidden widths ``<= min(width, N(N+1))`` (unless a layer was kept,
+        see ``loss_rtol``); min-norm weights. Its loss equals
         ``loss_activations(problem, activations_from_weights(problem, weights))`` to
         ``loss_rtol``.
     """
@@ -201,7 +204,16 @@ def prune(problem: Problem, network, method: str = "caratheodory",
                       f"loss by more than loss_rtol={loss_rtol:g} (ill-conditioned next-layer "
                       f"Gram matrix); pass a larger loss_rtol to prune them",
                       DecompositionWarning, stacklevel=2)
-    return Network(tuple(min_norm_weights(problem, new)), act, problem.bias)
+    pruned = Network(tuple(min_norm_weights(problem, new)), act, problem.bias)
+    if _is_torch(network):  # a module in, a module out (same dtype)
+        from ..interop import to_torch
+
+        return to_torch(pruned, dtype=next(network.parameters()).dtype)
+    return pruned
+
+
+def _is_torch(obj) -> bool:
+    return type(obj).__module__.split(".")[0] == "torch"
 
 
 # --- the tight example ---------------------------------------------------------------------
