@@ -318,11 +318,16 @@ XB, YB = _R.normal(size=(5, 3)), _R.normal(size=(5, 1))
 
 
 @pytest.mark.parametrize("lam", [1e6, 1e15, 1e300])
-def test_huge_lam_is_the_certified_zero_network(lam):
+@pytest.mark.parametrize("method", ["auto", "pattern"])
+def test_huge_lam_is_the_certified_zero_network(lam, method):
     """Above the closed-form threshold the zero network is optimal: returned with a valid,
-    certifying bound and no solver (Clarabel used to fail from lam = 1e6, 'unbounded' at 1e15)."""
-    p, res = solve_and_check(XB, YB, lam, "relu")
-    assert res.widths == (0,) and res.certified and res.solver == "none"
+    certifying bound (Clarabel used to fail from lam = 1e6, 'unbounded' at 1e15); the cone
+    program path detects it without running a solver (auto takes column generation here)."""
+    p, res = solve_and_check(XB, YB, lam, "relu", method=method)
+    assert res.widths == (0,) and res.certified
+    assert res.objective == pytest.approx(p.loss.value(np.zeros_like(p.Y), p.Y), rel=1e-12)
+    if method == "pattern":
+        assert res.solver == "none"
 
 
 @pytest.mark.parametrize("bias", [0.0, 1.0])

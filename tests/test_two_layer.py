@@ -172,7 +172,7 @@ def test_program_value_is_never_the_bound(monkeypatch, rng):
     for d in (2, 3):
         X, Y = rng.normal(size=(5, d)), rng.normal(size=(5, 1))
         p = cd.Problem(X, Y, 2, 0.05)
-        honest = cd.solve(p)
+        honest = cd.solve(p, method="pattern")  # the cone program (auto: column generation)
         for shift in (1.0, -1.0):
             def shifted(self, info, shift=shift):
                 sol = real_read(self, info)
@@ -180,7 +180,7 @@ def test_program_value_is_never_the_bound(monkeypatch, rng):
                 return sol
 
             monkeypatch.setattr(layer_mod.LayerProgram, "read", shifted)
-            res = cd.solve(p)
+            res = cd.solve(p, method="pattern")
             monkeypatch.setattr(layer_mod.LayerProgram, "read", real_read)
             ls = res.info["scaling"]["loss_scale"]  # the program sees the scaled problem
             assert (res.info["program_value"] - honest.info["program_value"]) * ls == \
@@ -313,7 +313,7 @@ def test_bound_at_rank_above_two_is_below_an_independent_optimum(d, bias, rng):
     Pilanci-Ergen's convex program (a second formulation; with a bias, the loss of the
     returned network) and certifies on these instances."""
     p = _instance(rng, 5, d, 1, "relu", lam=0.03, bias=bias)
-    res = cd.solve(p)
+    res = cd.solve(p, method="pattern")  # the cone program (auto: column generation)
     ref = pilanci_ergen_optimum(p.X, p.Y[:, 0], p.lam, bias) if bias == 0 else res.objective
     assert res.lower_bound <= ref * (1 + 1e-7)
     assert res.certified and res.info["bound_source"].startswith("cells")
@@ -356,7 +356,7 @@ def test_every_solver_failing_still_returns_a_network_and_a_valid_bound(monkeypa
                                    attempts=[("CLARABEL", "error: forced")])
 
     monkeypatch.setattr(layer.LayerProgram, "solve", failing)
-    res = cd.solve(p)
+    res = cd.solve(p, method="pattern")  # the cone program (auto: column generation)
     assert res.status == "solver_failed" and not res.success and "forced" in res.message
     assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
     assert res.lower_bound <= ref.objective * (1 + 1e-9)
