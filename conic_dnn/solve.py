@@ -261,7 +261,13 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
     if problem.depth == 2 and method == "auto":
         return _recorded(_solve_auto(problem, solver, solver_options, tol, polish, force, seed,
                                      progress, deadline), problem)
-    rep = _representation(problem, method, force)
+    try:
+        rep = _representation(problem, method, force)
+    except SizeLimitError as exc:
+        if time_limit is None or problem.depth != 2:
+            raise
+        return _recorded(_budget_fallback(problem, method, exc, solver, solver_options, tol,
+                                          polish, force, seed, progress, deadline), problem)
     if problem.depth == 2:
         from .two_layer.cone_program import solve_two_layer
 
@@ -275,6 +281,21 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
                                        sweep=sweep, polish=polish, seed=seed,
                                        progress=progress, sweep_budget=sweep_budget,
                                        deadline=deadline), problem)
+
+
+def _budget_fallback(problem, method, exc, solver, solver_options, tol, polish, force, seed,
+                     progress, deadline) -> Result:
+    """Depth 2 with a ``time_limit``: a cone program the size guard refuses cannot finish in
+    the budget, so the budget goes to what ``method="auto"`` runs instead (said in
+    ``message`` and ``info["fallback"]``)."""
+    res = _solve_auto(problem, solver, solver_options, tol, polish, force, seed, progress,
+                      deadline)
+    note = (f"method={method!r} was not run within time_limit={deadline.time_limit:g} s "
+            f"({exc}); solved with {res.method!r} instead. ")
+    return dataclasses.replace(res, message=note + res.message,
+                               info={**res.info, "fallback": {"requested": method,
+                                                              "reason": str(exc),
+                                                              "used": res.method}})
 
 
 def _solve_one(problem, method, solver, solver_options, tol, polish, force, seed, progress,

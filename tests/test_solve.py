@@ -119,3 +119,23 @@ def test_pattern_time_guard():
     assert pattern_time_estimate(p) > MAX_PATTERN_SECONDS
     with pytest.raises(cd.SizeLimitError, match="column_generation"):
         cd.solve(p, method="pattern")
+
+
+def test_time_limit_on_a_refused_pattern_program_falls_back_and_says_so():
+    """iris N = 20 (rank 4): the pattern program is estimated far above the guard; with a
+    time limit the budget goes to what auto runs (exact column generation for one output),
+    and the result says so; without one the guard refuses. Oracle: the network's own loss
+    and a bound never above it."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    idx = np.random.default_rng(0).choice(150, 20, replace=False)
+    p = cd.Problem(X[idx], y[idx].astype(float), 2, 0.01)
+    with pytest.raises(cd.SizeLimitError, match="estimated"):
+        cd.solve(p, method="pattern")
+    res = cd.solve(p, method="pattern", time_limit=5)
+    assert res.info["fallback"]["requested"] == "pattern"
+    assert res.method == res.info["fallback"]["used"] != "pattern"
+    assert "not run within time_limit=5" in res.message
+    assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
+    assert res.lower_bound <= res.objective
