@@ -85,6 +85,17 @@ def _ascent(Lam, H0, act, u, iters=50):
     return best, u
 
 
+def _ascend_all(Lam, H0, act, starts) -> list:
+    """:func:`_ascent` from every start and its opposite, best first."""
+    cands = []
+    for u in starts:
+        for sgn in (1.0, -1.0):
+            u0 = sgn * u / max(np.linalg.norm(u), 1e-300)
+            cands.append(_ascent(Lam, H0, act, u0))
+    cands.sort(key=lambda c: -c[0])
+    return cands
+
+
 def _price_sdp(Lam, H0, V, act, patterns, solver, rng, n_starts):
     """SDP upper bound per cell (or +inf without cells) and heuristic columns."""
     F = H0 @ V
@@ -109,12 +120,7 @@ def _price_sdp(Lam, H0, V, act, patterns, solver, rng, n_starts):
             w, E = np.linalg.eigh(W.value)
             starts.append(V @ E[:, -1])
         upper = float(np.sqrt(max(upper, 0.0)))
-    cands = []
-    for u in starts:
-        for sgn in (1.0, -1.0):
-            u0 = sgn * u / max(np.linalg.norm(u), 1e-300)
-            cands.append(_ascent(Lam, H0, act, u0))
-    cands.sort(key=lambda c: -c[0])
+    cands = _ascend_all(Lam, H0, act, starts)
     found = cands[0][0]
     return max(upper, found), found, cands
 
@@ -173,12 +179,7 @@ def _price_cells_k(Lam, H0, V, F, act, patterns, rng, n_starts, solver, sdp_max)
         _, e = _cells_mod.cone_projection(F, patterns[j], np.linalg.svd(B[j])[2][0])
         if np.linalg.norm(e) > 0:
             starts.append(V @ e)
-    cands = []
-    for u in starts:
-        for sgn in (1.0, -1.0):
-            u0 = sgn * u / max(np.linalg.norm(u), 1e-300)
-            cands.append(_ascent(Lam, H0, act, u0))
-    cands.sort(key=lambda c: -c[0])
+    cands = _ascend_all(Lam, H0, act, starts)
     best = cands[0][0]
     bound, _ = _cell_bound_k(Lam, F, act, patterns, best)
     above = np.flatnonzero(bound > best * (1 + 1e-9))
