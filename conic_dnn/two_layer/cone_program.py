@@ -440,9 +440,9 @@ def _finish(problem, internal, scaling, net, points, tol, t0, *, status, solver_
     certified = bool(np.isfinite(lower) and objective - lower <= _slack(problem, tol, objective))
     Zs = net_orig.forward(problem.X)
     covs = covariances_from_activations(problem, Zs)
-    from .dual_bound import EXACT_PRICING
+    from .dual_bound import EXACT_METHODS
 
-    rigorous = [p for p in points if p.method in EXACT_PRICING]
+    rigorous = [p for p in points if p.method in EXACT_METHODS]
     dual, dual_method = None, ""
     if rigorous:
         dual, dual_method = _best_bound(problem, scaling, rigorous)[0], rigorous[0].method

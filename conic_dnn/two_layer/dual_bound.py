@@ -43,7 +43,8 @@ from ..core.losses import MSE, CrossEntropy, Hinge, Huber, Logistic
 from ..core.scaling import lipschitz_constant
 
 __all__ = ["DualPoint", "conjugate_value", "repair", "rho_exact", "rho_cells", "rho_crude",
-           "dual_value", "exact_available", "exact_cells", "EXACT_PRICING"]
+           "dual_value", "exact_available", "exact_cells", "EXACT_PRICING",
+           "EXACT_METHODS"]
 
 EPS = np.finfo(float).eps
 #: Relative margin added to every certified ``rho`` (rounding of eigenvalues and norms is
@@ -60,6 +61,8 @@ REPAIR_RTOL = 1e-3
 #: ``price`` methods whose ``rho`` is exact (not a heuristic or a solver's value); ``"cells"``
 #: is a rigorous upper bound attained to 1e-13 (:func:`.cells.max_projection`).
 EXACT_PRICING = ("identity", "rank2", "cells")
+#: ``DualPoint.method`` of a ``rho`` from exact pricing (:func:`rho_exact`).
+EXACT_METHODS = ("identity", "rank2", "cells_exact")
 
 
 @dataclass
@@ -236,7 +239,9 @@ def rho_exact(problem, Lam: np.ndarray, cells=None) -> tuple[float, str]:
     # any ||s(F w)|| is at most sqrt(N) 1e-14 max|F| (Lipschitz, unit w)
     if F.size:
         tail += np.sqrt(F.shape[0]) * 1e-14 * float(np.abs(F).max())
-    return _inflate(problem, Lam, float(rho), tail), str(method)
+    # "cells_exact": not the per-cell eigenvalue certificate of rho_cells (method "cells")
+    method = "cells_exact" if method == "cells" else str(method)
+    return _inflate(problem, Lam, float(rho), tail), method
 
 
 def _cell_multiplier(M: np.ndarray, SF: np.ndarray):
