@@ -43,8 +43,9 @@ class Loss:
 
     def conjugate_magnitude(self, W: np.ndarray, Y: np.ndarray) -> float:
         """A scale for the rounding error of :meth:`conjugate` at ``W`` in its domain: the sum
-        of the magnitudes of its summands (``inf``: no conjugate, so no rigorous margin)."""
-        return float("inf")
+        of the magnitudes of its summands. Default ``|C*(W)|``, crude where terms cancel:
+        override it with the conjugate."""
+        return abs(float(self.conjugate(W, Y)))
 
     def dual_scale(self, W: np.ndarray, Y: np.ndarray) -> float:
         """Largest ``t >= 0`` with ``t W`` in the domain of ``C*`` (``inf``: unbounded)."""

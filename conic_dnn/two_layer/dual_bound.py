@@ -39,19 +39,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.losses import MSE, CrossEntropy, Hinge, Huber, Logistic
 from ..core.scaling import lipschitz_constant
+from .fenchel import (  # noqa: F401  (re-exported: the bound's one evaluation)
+    CONJUGATE_LOSSES,
+    EPS,
+    VALUE_MARGIN,
+    conjugate_value,
+    dual_value,
+    repair,
+    supported,
+)
 
 __all__ = ["DualPoint", "conjugate_value", "repair", "rho_exact", "rho_cells", "rho_crude",
            "dual_value", "exact_available", "exact_cells", "EXACT_PRICING",
            "EXACT_METHODS"]
 
-EPS = np.finfo(float).eps
 #: Relative margin added to every certified ``rho`` (rounding of eigenvalues and norms is
 #: ~1e-15 relative on these small matrices; 1e-9 costs ~1e-9 relative in the bound).
 RHO_MARGIN = 1e-9
-#: Relative margin subtracted from every dual value (sums of N k terms, each exact to eps).
-VALUE_MARGIN = 1e-11
 #: A cell is repaired by its own SDP only when its bound exceeds ``(2 lam)^2`` by more than this
 #: (relative): an excess ``delta`` shrinks ``t`` by ``delta / 2`` and costs the bound about as
 #: much, relative (the constraint is active at the dual optimum); with the pattern program's
@@ -74,80 +79,6 @@ class DualPoint:
     rho: float
     source: str = ""
     method: str = ""
-
-
-# --- min_Z C(Z) + <Lam, Z> = -C*(-Lam) (the conjugates of conic_dnn.core.losses) ---------
-#: Costs whose conjugate is implemented and tested (exact types: a subclass may change the
-#: value without changing the conjugate).
-CONJUGATE_LOSSES = (MSE, Logistic, Hinge, Huber, CrossEntropy)
-
-
-def supported(loss) -> bool:
-    return type(loss) in CONJUGATE_LOSSES
-
-
-def repair(loss, Lam: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """``Lam`` moved into the domain of ``Z -> min C(Z) + <Lam, Z>``:
-    ``-loss.dual_point(-Lam, Y)`` (a convex set containing 0, so ``t Lam`` stays in it for
-    ``t in [0, 1]``)."""
-    return -loss.dual_point(-Lam, Y)
-
-
-def conjugate_value(loss, Lam: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
-    """``(min_Z C(Z) + <Lam, Z>, size) = (-C*(-Lam), ...)``: the value (``-inf`` off the
-    domain, ``nan`` for an unsupported cost) and the sum of the magnitudes of its terms (for
-    the margin, :meth:`~conic_dnn.core.losses.Loss.conjugate_magnitude`)."""
-    if not supported(loss):
-        return float("nan"), 0.0
-    value = -loss.conjugate(-Lam, Y)
-    if not np.isfinite(value):
-        return float("-inf"), 0.0
-    return float(value), loss.conjugate_magnitude(-Lam, Y)
-
-
-def dual_value(problem, Lam: np.ndarray, rho: float, n_grid: int = 60) -> float:
-    """``max_{0 <= t <= min(1, 2 lam / rho)} D(t Lam)`` minus its rounding margin: a valid
-    lower bound when ``rho >= rho(Lam)`` (``-inf`` if ``rho`` is not finite; ``D`` concave in
-    ``t``: closed form for the squared error, a golden-section search otherwise — any ``t`` in
-    the interval is valid, so the search affects only the quality)."""
-    if not supported(problem.loss) or not np.isfinite(rho) or rho < 0:
-        return float("-inf")
-    lam, beta, Y = problem.lam, problem.bias, problem.Y
-    t_max = 1.0 if rho <= 2 * lam else 2 * lam / rho
-    # t_max = 1 keeps a repaired Lam inside the conjugate's domain; for the squared error
-    # any t > 0 is in the domain, so it may go up to 2 lam / rho
-    if type(problem.loss) is MSE:
-        t_max = 2 * lam / rho if rho > 0 else np.inf
-    bias_q = beta**2 * float(np.sum(Lam.sum(axis=0) ** 2)) / (4 * lam)
-
-    def value(t):
-        v, size = conjugate_value(problem.loss, t * Lam, Y)
-        b = t * t * bias_q
-        return v - b - (VALUE_MARGIN + 4 * Lam.size * EPS) * (size + b) - 1e-300
-
-    if type(problem.loss) is MSE:
-        lin = float(np.sum(Lam * Y))
-        quad = problem.N / 4 * float(np.sum(Lam**2)) + bias_q
-        if quad > 0:
-            t = float(np.clip(lin / (2 * quad), 0.0, t_max))
-        else:
-            t = t_max if (lin > 0 and np.isfinite(t_max)) else 0.0
-        return float(max(value(t), value(0.0)))
-    lo, hi = 0.0, float(t_max)
-    g = (np.sqrt(5) - 1) / 2
-    best = max(value(0.0), value(hi))
-    x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
-    f1, f2 = value(x1), value(x2)
-    for _ in range(n_grid):
-        if f1 >= f2:
-            hi, x2, f2 = x2, x1, f1
-            x1 = hi - g * (hi - lo)
-            f1 = value(x1)
-        else:
-            lo, x1, f1 = x1, x2, f2
-            x2 = lo + g * (hi - lo)
-            f2 = value(x2)
-    return float(max(best, f1, f2))
 
 
 # --- certified rho ---------------------------------------------------------------------------
