@@ -243,7 +243,7 @@ class CrossEntropy(Loss):
 
     def conjugate(self, W, Y):
         """``q = y + s`` in the simplex: ``c* = sum q log q`` (row sums of ``s`` are zero to
-        rounding, 1e-12 accepted; :meth:`dual_point` centres them)."""
+        rounding, 1e-12 accepted; :meth:`dual_point` makes them exactly zero)."""
         Q = Y + W.shape[0] * W
         if np.any(Q < 0) or np.any(np.abs(Q.sum(axis=1) - 1) > 1e-12):
             return float("inf")
