@@ -64,9 +64,10 @@ def test_conjugate_fenchel_young(loss, rng):
         # scaling into the domain: t W is in it for t <= dual_scale (finite conjugate)
         t = min(loss.dual_scale(W, Y), 3.0)
         assert np.isfinite(loss.conjugate(t * W * (1 - 1e-12), Y))
-        if loss.name != "cross_entropy":  # clipping: any W lands in the domain
-            Wp = loss.dual_point(W + 1e-1 * rng.normal(size=W.shape) / N, Y)
-            assert np.isfinite(loss.conjugate(Wp, Y))
+        # clipping (projection for the cross-entropy): any W lands in the domain
+        Wp = loss.dual_point(W + 1e-1 * rng.normal(size=W.shape) / N, Y)
+        assert np.isfinite(loss.conjugate(Wp, Y))
+        assert np.isfinite(loss.conjugate_magnitude(Wp, Y))
 
 
 @pytest.mark.parametrize("loss", [cd.Logistic(), cd.Hinge(), cd.Huber(0.5)],

@@ -232,12 +232,16 @@ def test_ridge_ladder_when_the_first_solve_fails(monkeypatch, rng):
 
 
 def test_bound_without_a_certificate_is_minus_inf(rng):
-    """A cost without an implemented conjugate (cross-entropy): no dual point can be verified,
-    so no bound and no certificate, whatever the program's value."""
+    """A cost without a verified conjugate (a user's subclass of a built-in cost: it may change
+    the value, so its inherited conjugate is not trusted): no dual point can be verified, so no
+    bound and no certificate, whatever the program's value."""
+    class UserLoss(cd.MSE):
+        name = "user"
+
     X = rng.normal(size=(4, 2))
     Y = np.eye(2)[[0, 1, 0, 1]]
-    p = cd.Problem(X, Y, 2, 0.05, loss="cross_entropy")
-    res = cd.solve(p)
+    p = cd.Problem(X, Y, 2, 0.05, loss=UserLoss())
+    res = cd.solve(p, method="pattern")
     assert res.lower_bound == -np.inf and not res.certified
     assert "no valid lower bound" in res.message
     assert np.isfinite(res.info["program_value"])
@@ -307,16 +311,74 @@ def test_conjugates_against_numerical_minimisation(loss, rng):
     assert value <= total + 1e-12 or value == pytest.approx(total, abs=1e-9)
 
 
+def test_cross_entropy_conjugate_against_numerical_minimisation(rng):
+    """Cross-entropy (separable by rows): min_Z C(Z) + <Lam, Z> in closed form vs BFGS per row
+    (smooth, strictly convex on the complement of the constant direction, where C + <Lam, .>
+    is constant once the repaired Lam has zero row sums), at a repaired Lam."""
+    from scipy.optimize import minimize
+
+    from conic_dnn.two_layer.dual_bound import conjugate_value, repair
+
+    N, k = 5, 3
+    Y = np.eye(k)[rng.integers(0, k, N)]
+    p = cd.Problem(rng.normal(size=(N, 2)), Y, 2, 0.1, loss="cross_entropy")
+    Lam = repair(p.loss, 0.6 * rng.uniform(-1, 1, size=(N, k)) / N, Y)
+    assert np.all(Lam.sum(axis=1) == 0.0)  # exactly: the conjugate is -inf otherwise
+    value, size = conjugate_value(p.loss, Lam, Y)
+    total = 0.0
+    for i in range(N):
+        def f(z, i=i):
+            return p.loss.value(z[None, :], Y[i:i + 1]) / N + Lam[i] @ z
+
+        total += minimize(f, np.zeros(k), method="BFGS", options={"gtol": 1e-12}).fun
+    assert value == pytest.approx(total, abs=1e-8)
+    assert size > 0
+    # a Lam off the domain (nonzero row sum) gives -inf
+    assert conjugate_value(p.loss, Lam + 1e-6, Y)[0] == -np.inf
+
+
+def test_cross_entropy_gets_a_valid_bound(rng):
+    """Depth 2 with the cross-entropy: the cone program now reports a Fenchel dual bound,
+    never above a multi-start L-BFGS network's regularised loss (an independent upper bound
+    on the optimum), and certifies at rank 2."""
+    X = rng.normal(size=(6, 2))
+    p = cd.Problem(X, np.eye(3)[rng.integers(0, 3, 6)], 2, 0.05, loss="cross_entropy")
+    res = cd.solve(p)
+    train = train_lbfgs(p, 12, n_starts=5, seed=1)
+    assert np.isfinite(res.lower_bound)
+    assert res.lower_bound <= min(res.objective, train.objective) * (1 + 1e-9)
+    assert res.certified
+
+
 @pytest.mark.parametrize("d, bias", [(3, 0.0), (4, 0.0), (2, 0.7)])
 def test_bound_at_rank_above_two_is_below_an_independent_optimum(d, bias, rng):
-    """rank(H0) >= 3 (the cell certificate): the reported bound never exceeds the optimum of
-    Pilanci-Ergen's convex program (a second formulation; with a bias, the loss of the
-    returned network) and certifies on these instances."""
+    """rank(H0) >= 3 (one output: exact cell pricing): the reported bound of the cone program
+    never exceeds the optimum of Pilanci-Ergen's convex program (a second formulation; with a
+    bias, the loss of the returned network) and certifies on these instances."""
     p = _instance(rng, 5, d, 1, "relu", lam=0.03, bias=bias)
     res = cd.solve(p, method="pattern")  # the cone program (auto: column generation)
     ref = pilanci_ergen_optimum(p.X, p.Y[:, 0], p.lam, bias) if bias == 0 else res.objective
     assert res.lower_bound <= ref * (1 + 1e-7)
     assert res.certified and res.info["bound_source"].startswith("cells")
+
+
+def test_rank3_one_output_bound_is_exact_cell_pricing(rng):
+    """rank(H0) = 3, k = 1, ReLU, method "pattern": the bound comes from exact cell pricing
+    (not the per-cell eigenvalue certificate) and equals, to 1e-6 relative, column generation's
+    rigorous bound and Pilanci-Ergen's optimum (a second formulation); it is never above a
+    multi-start L-BFGS network's loss (an independent upper bound)."""
+    p = _instance(rng, 6, 3, 1, "relu", lam=0.03)
+    res = cd.solve(p, method="pattern")
+    assert res.info["dual_pricing"] == "cells_exact"  # not the eigenvalue certificate
+    assert res.info["bound_source"].startswith("cells_exact pricing")
+    cg = cd.solve(p, method="column_generation")
+    ref = pilanci_ergen_optimum(p.X, p.Y[:, 0], p.lam)
+    assert cg.certified
+    assert res.lower_bound == pytest.approx(cg.lower_bound, rel=1e-6)
+    assert res.lower_bound == pytest.approx(ref, rel=1e-6)
+    train = train_lbfgs(p, 24, n_starts=8, seed=3)
+    assert res.lower_bound <= train.objective * (1 + 1e-9)
+    assert res.certified
 
 
 def test_deadline_returns_the_best_network_with_a_valid_bound(rng):

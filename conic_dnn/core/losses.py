@@ -41,15 +41,40 @@ class Loss:
         """``C*(W)`` for ``W`` of shape ``(N, k)`` (``inf`` outside its domain)."""
         raise NotImplementedError
 
+    def conjugate_magnitude(self, W: np.ndarray, Y: np.ndarray) -> float:
+        """A scale for the rounding error of :meth:`conjugate` at ``W`` in its domain: the sum
+        of the magnitudes of its summands. Default ``|C*(W)|``, crude where terms cancel:
+        override it with the conjugate."""
+        return abs(float(self.conjugate(W, Y)))
+
     def dual_scale(self, W: np.ndarray, Y: np.ndarray) -> float:
         """Largest ``t >= 0`` with ``t W`` in the domain of ``C*`` (``inf``: unbounded)."""
         return float("inf")
 
     def dual_point(self, W: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        """``W`` moved into the conjugate's domain (clipped, or centred for the
+        """``W`` moved into the conjugate's domain (clipped, or projected for the
         cross-entropy; identity by default). ``-dual_point(-Lambda)`` is the multiplier to
         price and bound with."""
         return W
+
+
+def _entropy_magnitude(P):
+    """``sum(|p log p| + |(1-p) log(1-p)| + 1) / N`` for entries ``P`` in [0, 1]: the ``+ 1``
+    per entry covers the absolute rounding of ``p`` (~eps, where ``p log p`` has slope
+    ``|log p| + 1 < 40``), which a relative margin on the terms alone would miss near 0."""
+    t = np.abs(xlogy(P, P)) + np.abs(xlogy(1 - P, 1 - P)) + 1.0
+    return float(np.sum(t) / P.shape[0])
+
+
+def _simplex_rows(Q):
+    """Euclidean projection of every row of ``Q`` onto the probability simplex."""
+    k = Q.shape[1]
+    U = -np.sort(-Q, axis=1)
+    css = np.cumsum(U, axis=1) - 1.0
+    ks = np.arange(1, k + 1)
+    rho = np.sum(U - css / ks > 0, axis=1)
+    theta = css[np.arange(Q.shape[0]), rho - 1] / rho
+    return np.maximum(Q - theta[:, None], 0.0)
 
 
 def _box_scale(p, hi):
@@ -78,6 +103,9 @@ class MSE(Loss):
 
     def conjugate(self, W, Y):  # c*(s) = s.y + ||s||^2 / 4
         return float(np.sum(W * Y) + W.shape[0] / 4 * np.sum(W * W))
+
+    def conjugate_magnitude(self, W, Y):
+        return float(np.sum(np.abs(W * Y)) + W.shape[0] / 4 * np.sum(W * W))
 
 
 @dataclass(frozen=True)
@@ -108,6 +136,10 @@ class Huber(Loss):
             return float("inf")
         return float(np.sum(S * Y + S * S / 4) / W.shape[0])
 
+    def conjugate_magnitude(self, W, Y):
+        S = W.shape[0] * W
+        return float(np.sum(np.abs(S * Y) + S * S / 4) / W.shape[0])
+
     def dual_scale(self, W, Y):
         m = float(np.abs(W.shape[0] * W).max(initial=0.0))
         return float("inf") if m == 0 else 2 * self.delta / m
@@ -122,13 +154,25 @@ def _check_pm1(Y, name):
 
 
 @dataclass(frozen=True)
-class Logistic(Loss):
-    """Logistic cost ``log(1 + exp(-y z))`` per output, targets in ``{-1, +1}``."""
-
-    name = "logistic"
+class _MarginLoss(Loss):
+    """A cost of the margin ``y z``, targets in ``{-1, +1}``: its conjugate lives on
+    ``p = -N w y in [0, 1]``."""
 
     def check_targets(self, Y):
         _check_pm1(Y, self.name)
+
+    def dual_scale(self, W, Y):
+        return _box_scale(-W.shape[0] * W * Y, 1.0)
+
+    def dual_point(self, W, Y):  # -N w y clipped into [0, 1] (solver residue)
+        return -np.clip(-W.shape[0] * W * Y, 0.0, 1.0) * Y / W.shape[0]
+
+
+@dataclass(frozen=True)
+class Logistic(_MarginLoss):
+    """Logistic cost ``log(1 + exp(-y z))`` per output, targets in ``{-1, +1}``."""
+
+    name = "logistic"
 
     def value(self, Z, Y):
         return float(np.sum(np.logaddexp(0.0, -Y * Z)) / Z.shape[0])
@@ -145,21 +189,15 @@ class Logistic(Loss):
             return float("inf")
         return float(np.sum(xlogy(p, p) + xlogy(1 - p, 1 - p)) / W.shape[0])
 
-    def dual_scale(self, W, Y):
-        return _box_scale(-W.shape[0] * W * Y, 1.0)
-
-    def dual_point(self, W, Y):  # -N w y clipped into [0, 1] (solver residue)
-        return -np.clip(-W.shape[0] * W * Y, 0.0, 1.0) * Y / W.shape[0]
+    def conjugate_magnitude(self, W, Y):
+        return _entropy_magnitude(np.clip(-W.shape[0] * W * Y, 0.0, 1.0))
 
 
 @dataclass(frozen=True)
-class Hinge(Loss):
+class Hinge(_MarginLoss):
     """Hinge cost ``max(0, 1 - y z)`` per output, targets in ``{-1, +1}``."""
 
     name = "hinge"
-
-    def check_targets(self, Y):
-        _check_pm1(Y, self.name)
 
     def value(self, Z, Y):
         return float(np.sum(np.maximum(0.0, 1.0 - Y * Z)) / Z.shape[0])
@@ -176,11 +214,8 @@ class Hinge(Loss):
             return float("inf")
         return float(-np.sum(p) / W.shape[0])
 
-    def dual_scale(self, W, Y):
-        return _box_scale(-W.shape[0] * W * Y, 1.0)
-
-    def dual_point(self, W, Y):  # -N w y clipped into [0, 1] (solver residue)
-        return -np.clip(-W.shape[0] * W * Y, 0.0, 1.0) * Y / W.shape[0]
+    def conjugate_magnitude(self, W, Y):
+        return float(np.sum(np.abs(W * Y)))
 
 
 @dataclass(frozen=True)
@@ -208,7 +243,7 @@ class CrossEntropy(Loss):
 
     def conjugate(self, W, Y):
         """``q = y + s`` in the simplex: ``c* = sum q log q`` (row sums of ``s`` are zero to
-        rounding, 1e-12 accepted; :meth:`dual_point` centres them)."""
+        rounding, 1e-12 accepted; :meth:`dual_point` makes them exactly zero)."""
         Q = Y + W.shape[0] * W
         if np.any(Q < 0) or np.any(np.abs(Q.sum(axis=1) - 1) > 1e-12):
             return float("inf")
@@ -221,8 +256,30 @@ class CrossEntropy(Loss):
             return 0.0
         return float(np.min(Y[neg] / -S[neg], initial=np.inf))
 
+    def conjugate_magnitude(self, W, Y):
+        Q = np.clip(Y + W.shape[0] * W, 0.0, 1.0)
+        return float((np.sum(np.abs(xlogy(Q, Q))) + Q.size) / W.shape[0])  # + 1: as logistic
+
     def dual_point(self, W, Y):
-        return W - W.mean(axis=1, keepdims=True)
+        """``Q = Y + N W`` projected onto the simplex (row by row), pulled ``1e-9`` towards
+        ``Y``, and ``W`` rounded up to a power-of-two grid, with one entry per row (where ``Y``
+        is largest, which the pull leaves ``1e-9 max Y`` of slack) set to minus the sum of the
+        others: ``Q >= 0`` and the row sums are zero exactly, not only to rounding (the
+        conjugate is ``inf`` at any nonzero row sum)."""
+        N = W.shape[0]
+        Q = (1 - 1e-9) * _simplex_rows(Y + N * np.nan_to_num(W)) + 1e-9 * Y
+        Wq = (Q - Y) / N
+        m = float(np.abs(Wq).max(initial=0.0))
+        if m < 1e-280:  # (0 is in the domain)
+            return np.zeros_like(Wq)
+        g = 2.0 ** (np.ceil(np.log2(m)) - 40)
+        # integers below 2^41 times g: sums of < 2^11 are exact; rounding up raises Q
+        Wq = np.ceil(Wq / g) * g
+        rows = np.arange(N)
+        j = np.argmax(Y, axis=1)
+        Wq[rows, j] = 0.0
+        Wq[rows, j] = -Wq.sum(axis=1)
+        return Wq
 
 
 _LOSSES = {"mse": MSE, "logistic": Logistic, "hinge": Hinge, "cross_entropy": CrossEntropy,

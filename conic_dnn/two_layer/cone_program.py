@@ -37,16 +37,13 @@ __all__ = ["solve_two_layer", "build_program"]
 
 
 def _dual_available(problem) -> bool:
-    """True when the exact pricing of :func:`conic_dnn.two_layer.pricing.price` applies (a
-    linear activation or ``rank(H0) <= 2``) and the cost's conjugate is implemented
-    (:mod:`conic_dnn.two_layer.dual_bound`): the Fenchel dual bound is then rigorous and
+    """True when exact pricing applies (:func:`conic_dnn.two_layer.dual_bound.exact_available`:
+    a linear activation, ``rank(H0) <= 2``, or one output with a small enough arrangement)
+    and the cost's conjugate is implemented: the Fenchel dual bound is then rigorous and
     cheap, whatever the cone program's accuracy."""
-    from .dual_bound import supported
+    from .dual_bound import exact_available, supported
 
-    if not supported(problem.loss):
-        return False
-    return bool(problem.activation.a == problem.activation.b
-                or np.linalg.matrix_rank(problem.H0) <= 2)
+    return supported(problem.loss) and exact_available(problem)
 
 
 #: Ridges of further attempts of the first solver when it is inaccurate or fails (the lower
@@ -167,13 +164,15 @@ def _dual_points(problem, candidates, prog=None, deadline=None, fix: bool = Fals
     ``fix``, cells they leave violated get multipliers from their own small SDP — ~0.1 s per
     cell, so the callers spend it once, on the final network). Returns the
     :class:`DualPoint` s with a finite ``rho``."""
-    from .dual_bound import DualPoint, repair, rho_cells, rho_exact, supported
+    from .dual_bound import DualPoint, exact_cells, repair, rho_cells, rho_exact, supported
 
     if not supported(problem.loss):
         return []
     exact = _dual_available(problem)
-    patterns = multipliers = None
-    if not exact:
+    patterns = multipliers = cells = None
+    if exact:
+        cells = exact_cells(problem)
+    else:
         patterns, multipliers = _cells_for(problem, prog)
     points = []
     for source, Lam in candidates:
@@ -181,7 +180,7 @@ def _dual_points(problem, candidates, prog=None, deadline=None, fix: bool = Fals
             continue
         Lam = repair(problem.loss, np.asarray(Lam, dtype=float), problem.Y)
         if exact:
-            rho, method = rho_exact(problem, Lam)
+            rho, method = rho_exact(problem, Lam, cells)
         elif patterns is not None:
             rho = rho_cells(problem, Lam, patterns, multipliers, repair=fix, deadline=deadline)
             method = "cells"
@@ -441,8 +440,9 @@ def _finish(problem, internal, scaling, net, points, tol, t0, *, status, solver_
     certified = bool(np.isfinite(lower) and objective - lower <= _slack(problem, tol, objective))
     Zs = net_orig.forward(problem.X)
     covs = covariances_from_activations(problem, Zs)
-    rigorous = [p for p in points if p.method in ("identity", "rank2") or
-                p.method.startswith("exact")]
+    from .dual_bound import EXACT_METHODS
+
+    rigorous = [p for p in points if p.method in EXACT_METHODS]
     dual, dual_method = None, ""
     if rigorous:
         dual, dual_method = _best_bound(problem, scaling, rigorous)[0], rigorous[0].method

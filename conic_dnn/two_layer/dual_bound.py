@@ -12,8 +12,9 @@ The dual (docs/MATH.md §3, "Certificates")
     upper bound ``rho_bar >= rho(Lam)``; ``t Lam`` with ``t = min(1, 2 lam / rho_bar)`` (or any
     smaller ``t >= 0``) is then dual feasible, and its value is a lower bound.
 Where ``rho_bar`` comes from (all verified here in floating point, with margins)
-    * exact pricing (:func:`conic_dnn.two_layer.pricing.price` for a linear activation or
-      ``rank(H0) <= 2``);
+    * exact pricing (:func:`conic_dnn.two_layer.pricing.price` for a linear activation,
+      ``rank(H0) <= 2``, or one output on the cells of the arrangement while it has at most
+      :data:`MAX_EXACT_SUBSETS` vertex subsets);
     * the pattern program's own dual: on a cell ``P`` of the arrangement (neurons
       ``z = F w``, ``F = H0 V``, ``S_P z >= 0``) any entrywise nonnegative ``N_P`` gives
       ``||Lam^T s(F w)||^2 <= w^T F^T S_P (T_P Lam Lam^T T_P + N_P) S_P F w``, so
@@ -23,11 +24,13 @@ Where ``rho_bar`` comes from (all verified here in floating point, with margins)
     Rows of ``F`` below ``1e-12`` of the largest and singular directions of ``H0`` dropped as
     numerically zero are accounted for by the Lipschitz constant of ``s``; every eigenvalue
     and inner product gets a relative margin well above its rounding error.
-``min_Z C(Z) + <Lam, Z>`` in closed form (``-inf`` off its domain; ``Lam`` is first repaired into
-    it): squared error ``<Lam, Y> - N ||Lam||^2 / 4``; logistic ``sum H(q) / N``, ``q = N y Lam
+``min_Z C(Z) + <Lam, Z> = -C*(-Lam)`` with the conjugates of :mod:`conic_dnn.core.losses`
+    (``-inf`` off the domain; ``Lam`` is first repaired into it by ``-dual_point(-Lam)``):
+    squared error ``<Lam, Y> - N ||Lam||^2 / 4``; logistic ``sum H(q) / N``, ``q = N y Lam
     in [0, 1]`` (H the binary entropy); hinge ``sum q / N``, ``q in [0, 1]``; Huber
-    ``sum (<Lam, Y> - N Lam^2 / 4)``, ``|N Lam| <= 2 delta``. Other costs (cross-entropy, user
-    losses) have no implemented conjugate: no bound.
+    ``sum (<Lam, Y> - N Lam^2 / 4)``, ``|N Lam| <= 2 delta``; cross-entropy
+    ``-sum q log q / N``, rows of ``q = Y - N Lam`` in the simplex (row sums of ``Lam`` zero
+    exactly). User losses have no verified conjugate: no bound.
 """
 
 from __future__ import annotations
@@ -36,26 +39,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.losses import MSE, Hinge, Huber, Logistic
 from ..core.scaling import lipschitz_constant
+from .fenchel import (  # noqa: F401  (re-exported: the bound's one evaluation)
+    CONJUGATE_LOSSES,
+    EPS,
+    VALUE_MARGIN,
+    conjugate_value,
+    dual_value,
+    repair,
+    supported,
+)
 
 __all__ = ["DualPoint", "conjugate_value", "repair", "rho_exact", "rho_cells", "rho_crude",
-           "dual_value", "EXACT_PRICING"]
+           "dual_value", "exact_available", "exact_cells", "EXACT_PRICING",
+           "EXACT_METHODS"]
 
-EPS = np.finfo(float).eps
 #: Relative margin added to every certified ``rho`` (rounding of eigenvalues and norms is
 #: ~1e-15 relative on these small matrices; 1e-9 costs ~1e-9 relative in the bound).
 RHO_MARGIN = 1e-9
-#: Relative margin subtracted from every dual value (sums of N k terms, each exact to eps).
-VALUE_MARGIN = 1e-11
 #: A cell is repaired by its own SDP only when its bound exceeds ``(2 lam)^2`` by more than this
 #: (relative): an excess ``delta`` shrinks ``t`` by ``delta / 2`` and costs the bound about as
 #: much, relative (the constraint is active at the dual optimum); with the pattern program's
 #: multipliers the excesses measured 1e-9..1e-5, and below 1e-3 they came from ``Lam`` itself
 #: (the solver's accuracy), which no multiplier repairs.
 REPAIR_RTOL = 1e-3
-#: ``price`` methods whose ``rho`` is exact (not a heuristic or a solver's value).
-EXACT_PRICING = ("identity", "rank2", "exact")
+#: ``price`` methods whose ``rho`` is exact (not a heuristic or a solver's value); ``"cells"``
+#: is a rigorous upper bound attained to 1e-13 (:func:`.cells.max_projection`).
+EXACT_PRICING = ("identity", "rank2", "cells")
+#: ``DualPoint.method`` of a ``rho`` from exact pricing (:func:`rho_exact`).
+EXACT_METHODS = ("identity", "rank2", "cells_exact")
 
 
 @dataclass
@@ -67,96 +79,6 @@ class DualPoint:
     rho: float
     source: str = ""
     method: str = ""
-
-
-# --- min_Z C(Z) + <Lam, Z> ---------------------------------------------------------------
-def _entropy(q):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = -(np.where(q > 0, q * np.log(q), 0.0) + np.where(q < 1, (1 - q) * np.log1p(-q), 0.0))
-    return h
-
-
-def supported(loss) -> bool:
-    return type(loss) in (MSE, Logistic, Hinge, Huber)
-
-
-def repair(loss, Lam: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """``Lam`` moved into the domain of ``Z -> min C(Z) + <Lam, Z>`` (clipping; a convex set
-    containing 0, so ``t Lam`` stays in it for ``t in [0, 1]``)."""
-    N = Lam.shape[0]
-    if isinstance(loss, (Logistic, Hinge)):
-        q = np.clip(N * Y * Lam, 0.0, 1.0)
-        return q * Y / N
-    if isinstance(loss, Huber):
-        lim = 2 * loss.delta / N
-        return np.clip(Lam, -lim, lim)
-    return Lam
-
-
-def conjugate_value(loss, Lam: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
-    """``(min_Z C(Z) + <Lam, Z>, size)``: the value (``-inf`` off the domain, ``nan`` for an
-    unsupported cost) and the sum of the magnitudes of its terms (for the margin)."""
-    N = Lam.shape[0]
-    if type(loss) is MSE:
-        lin, quad = float(np.sum(Lam * Y)), N / 4 * float(np.sum(Lam**2))
-        return lin - quad, float(np.sum(np.abs(Lam * Y))) + quad
-    if type(loss) in (Logistic, Hinge):
-        q = N * Y * Lam
-        if np.any(q < 0) or np.any(q > 1):
-            return float("-inf"), 0.0
-        terms = _entropy(q) if type(loss) is Logistic else q
-        return float(np.sum(terms)) / N, float(np.sum(np.abs(terms))) / N
-    if type(loss) is Huber:
-        if np.any(np.abs(N * Lam) > 2 * loss.delta):
-            return float("-inf"), 0.0
-        terms = Lam * Y - N * Lam**2 / 4
-        return float(np.sum(terms)), float(np.sum(np.abs(Lam * Y) + N * Lam**2 / 4))
-    return float("nan"), 0.0
-
-
-def dual_value(problem, Lam: np.ndarray, rho: float, n_grid: int = 60) -> float:
-    """``max_{0 <= t <= min(1, 2 lam / rho)} D(t Lam)`` minus its rounding margin: a valid
-    lower bound when ``rho >= rho(Lam)`` (``-inf`` if ``rho`` is not finite; ``D`` concave in
-    ``t``: closed form for the squared error, a golden-section search otherwise — any ``t`` in
-    the interval is valid, so the search affects only the quality)."""
-    if not supported(problem.loss) or not np.isfinite(rho) or rho < 0:
-        return float("-inf")
-    lam, beta, Y = problem.lam, problem.bias, problem.Y
-    t_max = 1.0 if rho <= 2 * lam else 2 * lam / rho
-    # t_max = 1 keeps a repaired Lam inside the conjugate's domain; for the squared error
-    # any t > 0 is in the domain, so it may go up to 2 lam / rho
-    if type(problem.loss) is MSE:
-        t_max = 2 * lam / rho if rho > 0 else np.inf
-    bias_q = beta**2 * float(np.sum(Lam.sum(axis=0) ** 2)) / (4 * lam)
-
-    def value(t):
-        v, size = conjugate_value(problem.loss, t * Lam, Y)
-        b = t * t * bias_q
-        return v - b - (VALUE_MARGIN + 4 * Lam.size * EPS) * (size + b) - 1e-300
-
-    if type(problem.loss) is MSE:
-        lin = float(np.sum(Lam * Y))
-        quad = problem.N / 4 * float(np.sum(Lam**2)) + bias_q
-        if quad > 0:
-            t = float(np.clip(lin / (2 * quad), 0.0, t_max))
-        else:
-            t = t_max if (lin > 0 and np.isfinite(t_max)) else 0.0
-        return float(max(value(t), value(0.0)))
-    lo, hi = 0.0, float(t_max)
-    g = (np.sqrt(5) - 1) / 2
-    best = max(value(0.0), value(hi))
-    x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
-    f1, f2 = value(x1), value(x2)
-    for _ in range(n_grid):
-        if f1 >= f2:
-            hi, x2, f2 = x2, x1, f1
-            x1 = hi - g * (hi - lo)
-            f1 = value(x1)
-        else:
-            lo, x1, f1 = x1, x2, f2
-            x2 = lo + g * (hi - lo)
-            f2 = value(x2)
-    return float(max(best, f1, f2))
 
 
 # --- certified rho ---------------------------------------------------------------------------
@@ -197,19 +119,60 @@ def rho_crude(problem, Lam: np.ndarray) -> float:
                     * sig, 0.0)
 
 
-def rho_exact(problem, Lam: np.ndarray) -> tuple[float, str]:
-    """``(rho_bar, method)`` from exact pricing, or ``(inf, "")`` when pricing is not exact."""
+#: Largest ``C(m, r - 1)`` (vertex subsets, m distinct hyperplanes of ``H0``) for which one
+#: output at rank > 2 is priced exactly on the cells of :mod:`conic_dnn.two_layer.cells`
+#: (enumerated once per solve; above it the per-cell eigenvalue certificate is used).
+MAX_EXACT_SUBSETS = 20_000
+
+
+def exact_cells(problem):
+    """``(V, F, patterns)`` for exact cell pricing of one output at rank > 2
+    (:func:`conic_dnn.two_layer.pricing.cell_patterns_for`), ``None`` when the arrangement
+    exceeds :data:`MAX_EXACT_SUBSETS` or the case needs no cells (k > 1, linear activation,
+    rank <= 2)."""
+    from ..core.linalg import factor_range
+    from .pricing import cell_patterns_for
+
+    act = problem.activation
+    if problem.Y.shape[1] != 1 or act.a == act.b:
+        return None
+    if len(factor_range(problem.H0)[0]) <= 2:
+        return None
+    return cell_patterns_for(problem, max_subsets=MAX_EXACT_SUBSETS)
+
+
+def exact_available(problem) -> bool:
+    """True when :func:`rho_exact` is exact: a linear activation, ``rank(H0) <= 2``, or one
+    output with at most :data:`MAX_EXACT_SUBSETS` vertex subsets (counted, not enumerated)."""
+    from ..core.linalg import factor_range
+    from .cells import count_vertex_subsets
+
+    act = problem.activation
+    V = factor_range(problem.H0.T)[1]
+    if act.a == act.b or V.shape[1] <= 2:
+        return True
+    return (problem.Y.shape[1] == 1
+            and count_vertex_subsets(problem.H0 @ V) <= MAX_EXACT_SUBSETS)
+
+
+def rho_exact(problem, Lam: np.ndarray, cells=None) -> tuple[float, str]:
+    """``(rho_bar, method)`` from exact pricing, or ``(inf, "")`` when pricing is not exact.
+    ``cells``: :func:`exact_cells` of the problem (one output at rank > 2; computed once by the
+    caller)."""
     from .pricing import price
 
-    rho, _, method = price(problem, Lam)
-    if not (method in EXACT_PRICING or str(method).startswith("exact")):
+    rho, _, method = price(problem, Lam, cells=cells, max_patterns=0)
+    if method not in EXACT_PRICING:
         return float("inf"), ""
     F, tail = _factor(problem.H0)  # price drops the same directions (singular values < 1e-12)
-    # the planar pricing ignores the kinks of rows below 1e-14 of the largest entry: their
-    # share of any ||s(F w)|| is at most sqrt(N) 1e-14 max|F| (Lipschitz, unit w)
+    # the planar pricing ignores the kinks of rows below 1e-14 of the largest entry (the cells,
+    # rows below 1e-12 of the largest row, zeroed in F and counted in the tail): their share of
+    # any ||s(F w)|| is at most sqrt(N) 1e-14 max|F| (Lipschitz, unit w)
     if F.size:
         tail += np.sqrt(F.shape[0]) * 1e-14 * float(np.abs(F).max())
-    return _inflate(problem, Lam, float(rho), tail), str(method)
+    # "cells_exact": not the per-cell eigenvalue certificate of rho_cells (method "cells")
+    method = "cells_exact" if method == "cells" else str(method)
+    return _inflate(problem, Lam, float(rho), tail), method
 
 
 def _cell_multiplier(M: np.ndarray, SF: np.ndarray):

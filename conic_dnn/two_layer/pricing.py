@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import cvxpy as cp
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from ..cone.patterns import max_regions
 from ..core.linalg import factor_range
-from ..core.losses import MSE
 from ..core.problem import Problem
 from ..solvers import run
 from . import cells as _cells_mod
+from .fenchel import dual_value
 
 __all__ = ["price", "lower_bound", "cell_patterns_for", "MAX_CELL_SUBSETS"]
 
@@ -85,6 +84,17 @@ def _ascent(Lam, H0, act, u, iters=50):
     return best, u
 
 
+def _ascend_all(Lam, H0, act, starts) -> list:
+    """:func:`_ascent` from every start and its opposite, best first."""
+    cands = []
+    for u in starts:
+        for sgn in (1.0, -1.0):
+            u0 = sgn * u / max(np.linalg.norm(u), 1e-300)
+            cands.append(_ascent(Lam, H0, act, u0))
+    cands.sort(key=lambda c: -c[0])
+    return cands
+
+
 def _price_sdp(Lam, H0, V, act, patterns, solver, rng, n_starts):
     """SDP upper bound per cell (or +inf without cells) and heuristic columns."""
     F = H0 @ V
@@ -109,12 +119,7 @@ def _price_sdp(Lam, H0, V, act, patterns, solver, rng, n_starts):
             w, E = np.linalg.eigh(W.value)
             starts.append(V @ E[:, -1])
         upper = float(np.sqrt(max(upper, 0.0)))
-    cands = []
-    for u in starts:
-        for sgn in (1.0, -1.0):
-            u0 = sgn * u / max(np.linalg.norm(u), 1e-300)
-            cands.append(_ascent(Lam, H0, act, u0))
-    cands.sort(key=lambda c: -c[0])
+    cands = _ascend_all(Lam, H0, act, starts)
     found = cands[0][0]
     return max(upper, found), found, cands
 
@@ -173,12 +178,7 @@ def _price_cells_k(Lam, H0, V, F, act, patterns, rng, n_starts, solver, sdp_max)
         _, e = _cells_mod.cone_projection(F, patterns[j], np.linalg.svd(B[j])[2][0])
         if np.linalg.norm(e) > 0:
             starts.append(V @ e)
-    cands = []
-    for u in starts:
-        for sgn in (1.0, -1.0):
-            u0 = sgn * u / max(np.linalg.norm(u), 1e-300)
-            cands.append(_ascent(Lam, H0, act, u0))
-    cands.sort(key=lambda c: -c[0])
+    cands = _ascend_all(Lam, H0, act, starts)
     best = cands[0][0]
     bound, _ = _cell_bound_k(Lam, F, act, patterns, best)
     above = np.flatnonzero(bound > best * (1 + 1e-9))
@@ -265,30 +265,6 @@ def lower_bound(problem: Problem, Lam: np.ndarray, rho_upper: float) -> float:
     ``<L, Y> - (N/4)||L||^2 - ...``), valid whenever ``rho(L) <= 2 lam``; ``t`` is also kept in
     the conjugate's domain (move ``Lam`` into it first, before pricing it:
     ``-loss.dual_point(-Lam, Y)``). ``-inf`` when ``rho_upper`` is infinite or not a number.
+    Evaluated by :func:`conic_dnn.two_layer.fenchel.dual_value` (with its rounding margin).
     """
-    if not np.isfinite(rho_upper):
-        return float("-inf")
-    N, lam, beta, loss = problem.N, problem.lam, problem.bias, problem.loss
-    Lam = np.asarray(Lam, dtype=float).reshape(N, -1)
-    t_max = 2 * lam / rho_upper if rho_upper > 0 else np.inf
-    bias_q = beta**2 * float(np.sum(Lam.sum(axis=0) ** 2)) / (4 * lam)
-    if isinstance(loss, MSE):
-        lin = float(np.sum(Lam * problem.Y))
-        quad = N / 4 * float(np.sum(Lam**2)) + bias_q
-        t = lin / (2 * quad) if quad > 0 else (t_max if lin > 0 else 0.0)
-        t = float(np.clip(t, 0.0, t_max))
-        return t * lin - t * t * quad
-    Y = problem.Y
-    t_hi = min(t_max, loss.dual_scale(-Lam, Y) * (1 - 1e-12))
-    if not np.isfinite(t_hi):
-        t_hi = min(t_max, 1e6)
-
-    def g(t):
-        return -loss.conjugate(-t * Lam, Y) - t * t * bias_q
-
-    if t_hi <= 0:
-        return g(0.0)
-    res = minimize_scalar(lambda t: -g(t), bounds=(0.0, t_hi), method="bounded",
-                          options={"xatol": 1e-12 * max(t_hi, 1.0)})
-    ts = [0.0, t_hi, float(np.clip(res.x, 0.0, t_hi)), min(1.0, t_hi)]
-    return max(g(t) for t in ts)  # every t in [0, t_hi] gives a valid bound
+    return dual_value(problem, np.asarray(Lam, dtype=float).reshape(problem.N, -1), rho_upper)
