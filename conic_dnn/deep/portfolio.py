@@ -41,8 +41,9 @@ DEFAULT_STARTS = 10
 #: Hidden width of the trained networks (each start; pruning follows).
 TRAIN_WIDTH = 32
 #: Default time of all sweeps together, as a multiple of the training time (the sweeps stop at
-#: the next layer step after it; ``None``: no such limit).
-SWEEP_BUDGET = 1.5
+#: the next layer step after it). ``None``: no such limit, so the result does not depend on the
+#: machine's speed or load (a wall-clock budget made reruns differ under load).
+SWEEP_BUDGET = None
 #: Tolerance of the final per-layer certificate: its residuals are first order, ~sqrt of the
 #: cone solvers' ~1e-8 loss accuracy (see :func:`conic_dnn.certify`, "Tolerances").
 CERTIFY_TOL = 1e-3
