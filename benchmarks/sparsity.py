@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
 import time
 from pathlib import Path
@@ -492,5 +493,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_workers_on_sigterm() -> None:
+    """SIGTERM ends the run like Ctrl-C: the interpreter exits normally and the loky worker
+    processes are killed with it (by default SIGTERM kills only this process and leaves its
+    workers running)."""
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _kill_workers() -> None:
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=False, kill_workers=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _stop_workers_on_sigterm()
+    try:
+        sys.exit(main())
+    finally:
+        _kill_workers()

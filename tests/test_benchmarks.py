@@ -109,3 +109,52 @@ def test_sparsity_scheduler_needs_dask(tmp_path):
     assert proc.stderr.strip() == ("--scheduler needs the optional extra 'distributed' "
                                    "(pip install 'conic-dnn[distributed]')")
     assert proc.stdout == "" and not any(tmp_path.iterdir())
+
+
+def _children(pid: int) -> set[int]:
+    """Descendant process ids of ``pid`` (from /proc; Linux)."""
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == p:
+                child = int(stat.parent.name)
+                if child not in out:
+                    out.add(child)
+                    todo.append(child)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_sparsity_sigterm_leaves_no_workers(tmp_path):
+    """SIGTERM during ``sparsity.py --jobs 2`` ends the run and its loky workers with it."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, str(BENCHMARKS / "sparsity.py"), "--quick", "--jobs", "2",
+         "--out", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=BENCHMARKS.parent)
+    workers: set[int] = set()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 120 and proc.poll() is None and len(workers) < 2:
+        workers = _children(proc.pid)
+        time.sleep(0.2)
+    if proc.poll() is not None:
+        pytest.skip("the quick run finished before its workers could be observed")
+    assert workers, "no worker processes appeared"
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        alive = {w for w in alive if Path(f"/proc/{w}").exists()
+                 and "Z" not in Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1][:3]}
+        time.sleep(0.2)
+    assert not alive, f"workers still running after SIGTERM: {sorted(alive)}"
