@@ -12,12 +12,7 @@ import pytest
 import conic_dnn as cd
 from conic_dnn import cli
 
-
-def strict_loads(text):
-    """json.loads that refuses NaN / Infinity (what a strict parser does)."""
-    def bad(name):
-        raise AssertionError(f"non-strict JSON constant {name}")
-    return json.loads(text, parse_constant=bad)
+from .conftest import strict_loads
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """core/records.py: problem records, strict JSON, atomic writes and checked npz reads."""
 
 import hashlib
-import json
 import zipfile
 
 import numpy as np
@@ -11,11 +10,7 @@ import conic_dnn as cd
 from conic_dnn.core import records
 from conic_dnn.core.records import ProblemRecord
 
-
-def _strict(text):
-    def bad(name):
-        raise AssertionError(f"non-strict JSON constant {name}")
-    return json.loads(text, parse_constant=bad)
+from .conftest import strict_loads
 
 
 @pytest.fixture
@@ -68,7 +63,7 @@ def test_malformed_records_are_refused(problem, change, message):
 def test_jsonable_is_strict():
     obj = {"a": float("inf"), "b": -np.inf, "c": np.nan, "d": np.float32(2.5), "e": np.int64(3),
            "f": (1, np.bool_(True)), "g": np.arange(3), "h": [None, "x"]}
-    d = _strict(records.dumps_strict(obj))
+    d = strict_loads(records.dumps_strict(obj))
     assert d == {"a": None, "b": None, "c": None, "d": 2.5, "e": 3, "f": [1, True],
                  "g": [0, 1, 2], "h": [None, "x"]}
 

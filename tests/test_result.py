@@ -1,6 +1,5 @@
 """core/result.py: the Result's fields, aliases, strict JSON and saved files."""
 
-import json
 import math
 
 import numpy as np
@@ -9,11 +8,7 @@ import pytest
 import conic_dnn as cd
 from conic_dnn.core.records import ProblemRecord
 
-
-def _strict(text):
-    def bad(name):
-        raise AssertionError(f"non-strict JSON constant {name}")
-    return json.loads(text, parse_constant=bad)
+from .conftest import strict_loads
 
 
 @pytest.fixture
@@ -61,11 +56,11 @@ def test_repr_is_short_and_str_shows_relative_gap(solved):
 
 def test_to_json_is_strict_and_complete(rng, solved):
     res = _unbounded(rng).with_warnings(["ConvergenceWarning: stopped"])
-    d = _strict(res.to_json())
+    d = strict_loads(res.to_json())
     assert d["lower_bound"] is None and d["gap"] is None and d["rel_gap"] is None
     assert d["warnings"] == ["ConvergenceWarning: stopped"] and d["nit"] == 4
     assert "covariances" not in d and "arr" not in d["info"]  # no array dumps unless asked
-    d = _strict(solved.to_json(covariances=True))
+    d = strict_loads(solved.to_json(covariances=True))
     K, G = solved.covariances[0]
     np.testing.assert_array_equal(np.array(d["covariances"][0][0]), K)
     assert d["problem"]["lam"] == 0.05 and d["problem"]["loss_params"] == {"delta": 0.7}

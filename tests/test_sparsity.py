@@ -19,17 +19,6 @@ from conic_dnn.neurons.decompose import generator_rank
 from conic_dnn.neurons.pruning import prune
 
 
-@pytest.fixture(params=[0.0, 0.7], ids=["nobias", "bias"])
-def deep_instance(request, rng):
-    bias = request.param
-    N, d, k, e = 5, 3, 2, 1 if bias else 0
-    p = cd.Problem(rng.normal(size=(N, d)), rng.normal(size=(N, k)), 3, 0.01, bias=bias)
-    W = [rng.normal(size=(120, d + e)), rng.normal(size=(90, 120 + e)) / 10,
-         rng.normal(size=(k, 90 + e)) / 10]
-    return p, W
-
-
-
 # --- the tight example ---------------------------------------------------------------------
 @pytest.mark.parametrize("N", [4, 6, 8])
 def test_tight_example_is_a_certified_global_minimum(N):
