@@ -41,7 +41,7 @@ from .core.errors import SizeLimitError
 from .core.linalg import factor_range
 from .core.path import Path
 from .core.problem import Problem
-from .core.result import Result
+from .core.result import Result, certification_slack
 
 __all__ = ["solve", "solve_path", "METHODS", "pattern_program_size", "MAX_PATTERN_SIZE",
            "pattern_time_estimate", "auto_method", "MAX_PATTERN_SECONDS"]
@@ -333,21 +333,22 @@ def _solve_auto(problem, solver, solver_options, tol, polish, force, seed, progr
             if best is None and i == len(methods) - 1:
                 raise
             continue
-        best = res if best is None else _merge(best, res, tol)
+        best = res if best is None else _merge(problem, best, res, tol)
         if best.certified or deadline.expired():
             break
     best.info["auto_methods"] = methods
     return best
 
 
-def _merge(a: Result, b: Result, tol: float) -> Result:
+def _merge(problem: Problem, a: Result, b: Result, tol: float) -> Result:
     """The better network of two solves of one problem, with the larger of their (valid)
     lower bounds."""
     res = a if a.objective <= b.objective else b
     lower = min(max(a.lower_bound, b.lower_bound), res.objective)
     gap = res.objective - lower
     return dataclasses.replace(res, lower_bound=float(lower), gap=float(gap),
-                               certified=bool(gap <= tol * abs(res.objective) + 1e-14))
+                               certified=bool(gap <= certification_slack(problem, tol,
+                                                                        res.objective)))
 
 
 def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None = None,

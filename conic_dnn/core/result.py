@@ -31,11 +31,19 @@ from .records import (
     loads_strict,
 )
 
-__all__ = ["Result", "load_result", "RESULT_FORMAT"]
+__all__ = ["Result", "load_result", "RESULT_FORMAT", "certification_slack"]
 
 #: The ``format`` tag of a saved ``result.json``.
 RESULT_FORMAT = "conic_dnn.result"
 
+
+
+def certification_slack(problem, tol: float, objective: float) -> float:
+    """How far a lower bound may sit below ``objective`` for a certificate: ``tol`` relative,
+    plus 1e-14 of the zero predictor's cost ``C(0)`` (the problem's own scale; an absolute
+    1e-14 would certify anything on data scaled to 1e-8). One rule for every depth-2 method."""
+    scale = problem.loss.value(np.zeros_like(problem.Y), problem.Y)
+    return tol * abs(objective) + 1e-14 * max(scale, 1e-300)
 
 @dataclass(frozen=True, eq=False)
 class Result:

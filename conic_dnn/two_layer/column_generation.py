@@ -64,7 +64,7 @@ from ..core.linalg import factor_range
 from ..core.losses import MSE, Loss
 from ..core.network import Network
 from ..core.problem import Problem
-from ..core.result import Result
+from ..core.result import Result, certification_slack
 from ..neurons.pruning import prune
 from ..solvers import _check_solver
 from .group_lasso import master_cvxpy as _master
@@ -200,7 +200,7 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
         ``depth == 2``, a built-in convex loss (squared, logistic, hinge, cross-entropy,
         Huber), positively homogeneous activation. Data ``X`` (N, d), ``Y`` (N, k).
     tol : float, default 1e-6
-        Stop (and certify) when ``UB - LB <= tol * |UB| + 1e-14`` (relative, as the cone
+        Stop (and certify) when ``UB - LB <= tol * |UB| + 1e-14 C(0)`` (relative, as the cone
         solve's certificate).
     max_iter : int, default 100
         Master/pricing rounds.
@@ -315,7 +315,7 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
         if bar is not None:
             bar.update(1)
             bar.set_postfix(gap=f"{gap:.2e}", columns=U.shape[1])
-        if gap <= tol * abs(st["best_ub"]) + 1e-14:
+        if gap <= certification_slack(problem, tol, st["best_ub"]):
             break
         if deadline.expired():
             st["timed_out"] = True
@@ -343,10 +343,11 @@ def _finish(problem, st, tol, max_patterns, elapsed):
                                f"pruning")
     objective = loss_parameters(problem, net.weights)
     best_lb = st["best_lb"]
-    lower = best_lb if best_lb <= objective + tol * abs(objective) + 1e-14 else -np.inf
+    slack = certification_slack(problem, tol, objective)
+    lower = best_lb if best_lb <= objective + slack else -np.inf
     lower = min(lower, objective)
     gap = objective - lower
-    certified = bool(gap <= tol * abs(objective) + 1e-14)
+    certified = bool(gap <= slack)
     method, it = st["method"], st["it"]
     exact = method in EXACT_PRICING
     status, success = st["info"].status, True

@@ -26,7 +26,7 @@ from ..core.budget import TIME_LIMIT_STATUS, Deadline
 from ..core.errors import SolverFailedError
 from ..core.formulations import covariances_from_activations, loss_parameters
 from ..core.losses import MSE
-from ..core.result import Result
+from ..core.result import Result, certification_slack
 from ..core.scaling import lipschitz_constant, network_to_original, scale_problem
 from ..neurons.decompose import caratheodory
 from ..neurons.recovery import recover_neurons
@@ -211,11 +211,6 @@ def _best_bound(original, scaling, points) -> tuple[float, str]:
     return best, how
 
 
-def _slack(original, tol, objective) -> float:
-    """Certification slack: ``tol`` relative, plus 1e-14 of the zero predictor's cost (the
-    problem's own scale: an absolute 1e-14 would certify anything on data scaled to 1e-8)."""
-    scale = original.loss.value(np.zeros_like(original.Y), original.Y)
-    return tol * abs(objective) + 1e-14 * max(scale, 1e-300)
 
 
 def _master_refine(problem, net):
@@ -372,7 +367,7 @@ def solve_two_layer(problem, representation: str = "pattern", solver=None, solve
     net_orig = network_to_original(scaling, net, problem)
     objective = loss_parameters(problem, net_orig.weights)
     if (polish_network and isinstance(internal.loss, MSE) and not deadline.expired()
-            and objective - lower > _slack(problem, tol, objective)):
+            and objective - lower > certification_slack(problem, tol, objective)):
         refined = _master_refine(internal, net)  # exact output step: only while the gap is open
         if refined is not net:
             net, points = refined, certify(refined)
@@ -398,7 +393,7 @@ def _repaired_point(problem, internal, scaling, net, points, prog, tol, deadline
     net_orig = network_to_original(scaling, net, problem)
     objective = loss_parameters(problem, net_orig.weights)
     lower, _ = _best_bound(problem, scaling, points)
-    if objective - lower <= _slack(problem, tol, objective) or deadline.expired():
+    if objective - lower <= certification_slack(problem, tol, objective) or deadline.expired():
         return []
     Lam = -internal.loss.gradient(net.predict(internal.X), internal.Y)
     return _dual_points(internal, [("returned network", Lam)], prog, deadline, fix=True)
@@ -437,7 +432,8 @@ def _finish(problem, internal, scaling, net, points, tol, t0, *, status, solver_
     lower, how = _best_bound(problem, scaling, points)
     raw_lower = lower
     lower = min(lower, objective)  # a valid bound is below every network's loss already
-    certified = bool(np.isfinite(lower) and objective - lower <= _slack(problem, tol, objective))
+    slack = certification_slack(problem, tol, objective)
+    certified = bool(np.isfinite(lower) and objective - lower <= slack)
     Zs = net_orig.forward(problem.X)
     covs = covariances_from_activations(problem, Zs)
     from .dual_bound import EXACT_METHODS
