@@ -76,11 +76,10 @@ def pattern_time_estimate(problem: Problem) -> float:
 def _cg_cells(problem: Problem) -> bool:
     """True when column generation can bound this depth-2 problem (built-in loss with a
     conjugate, and the arrangement small enough to enumerate or planar/linear)."""
-    from .core.losses import Loss
     from .two_layer.column_generation import MAX_CELLS
+    from .two_layer.fenchel import supported
 
-    loss = problem.loss
-    if not isinstance(loss, Loss) or type(loss).conjugate is Loss.conjugate:
+    if not supported(problem.loss):
         return False
     r = len(factor_range(problem.H0)[0])
     return r <= 2 or problem.activation.is_linear or max_regions(problem.N, r) <= MAX_CELLS

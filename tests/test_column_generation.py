@@ -249,3 +249,17 @@ def test_width_never_above_caratheodory(seed):
     res = solve_column_generation(p, n_init=40, n_add=10)
     assert max(res.network.widths) <= 20
     assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
+
+
+def test_user_subclass_of_a_builtin_cost_is_refused(rng):
+    """A subclass may change ``value`` and keep the inherited conjugate: column generation
+    refuses it (the Fenchel bound would be unverified), as the cone program gives no bound."""
+    class Scaled(cd.MSE):
+        name = "scaled"
+
+        def value(self, Z, Y):
+            return 2.0 * super().value(Z, Y)
+
+    p = cd.Problem(rng.normal(size=(5, 2)), rng.normal(size=5), 2, 0.05, loss=Scaled())
+    with pytest.raises(ValueError, match="problem.loss: column generation needs a built-in"):
+        cd.solve_column_generation(p)

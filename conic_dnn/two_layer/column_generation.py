@@ -61,12 +61,13 @@ from ..cone.patterns import max_regions
 from ..core.budget import TIME_LIMIT_STATUS, Deadline
 from ..core.formulations import covariances_from_activations, loss_parameters
 from ..core.linalg import factor_range
-from ..core.losses import MSE, Loss
+from ..core.losses import MSE
 from ..core.network import Network
 from ..core.problem import Problem
 from ..core.result import Result, certification_slack
 from ..neurons.pruning import prune
 from ..solvers import _check_solver
+from .fenchel import supported
 from .group_lasso import master_cvxpy as _master
 from .group_lasso import master_numpy as _master_numpy
 from .pricing import cell_patterns_for, lower_bound, price
@@ -95,7 +96,7 @@ def _validate(problem, tol, max_iter, n_init, n_add, max_patterns, seed, solver,
         raise TypeError(f"problem: expected a conic_dnn.Problem, got {type(problem).__name__}")
     if problem.depth != 2:
         raise ValueError(f"problem.depth: column generation needs depth 2, got {problem.depth}")
-    if not isinstance(problem.loss, Loss) or type(problem.loss).conjugate is Loss.conjugate:
+    if not supported(problem.loss):  # the cone program's rule: built-in costs only
         raise ValueError(f"problem.loss: column generation needs a built-in convex loss with a "
                          f"conjugate, got {getattr(problem.loss, 'name', problem.loss)!r}")
     problem.require_homogeneous("column generation")

@@ -28,6 +28,9 @@ CONJUGATE_LOSSES = (MSE, Logistic, Hinge, Huber, CrossEntropy)
 
 
 def supported(loss) -> bool:
+    """True for the built-in costs whose conjugates are verified (exact types: a user's
+    subclass may change ``value`` and keep an inherited, then wrong, conjugate). The one rule
+    for every Fenchel bound: the cone program, column generation and ``auto``."""
     return type(loss) in CONJUGATE_LOSSES
 
 
