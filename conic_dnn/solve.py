@@ -38,6 +38,7 @@ from .cone.covariance_cone import REPRESENTATIONS
 from .cone.patterns import max_regions
 from .core.budget import Deadline
 from .core.errors import SizeLimitError
+from .deep.portfolio import SWEEP_BUDGET
 from .core.linalg import factor_range
 from .core.path import Path
 from .core.problem import Problem
@@ -157,7 +158,8 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
           solver_options: dict | None = None, *, tol: float = 1e-6, polish: bool = True,
           force: bool = False, init=None, max_sweeps: int = 50, sweep: str = "both",
           seed: int = 0, progress: bool = False, n_starts: int | None = None,
-          sweep_budget: float | None = None, time_limit: float | None = None) -> Result:
+          sweep_budget: float | None = SWEEP_BUDGET,
+          time_limit: float | None = None) -> Result:
     """Solve an L2-regularised training problem through its covariance cone.
 
     Parameters
@@ -206,11 +208,11 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
         better result wins. Default: 10 without ``init``, none with it.
         ``info["start_objectives"]`` lists every training start, ``info["best_start"]`` the
         best, ``info["swept"]`` each swept start, ``info["winner"]`` the one returned.
-    sweep_budget : float or None, default None
-        Depth >= 3 with training: the sweeps of all starts together stop (at the next layer
-        step) after this multiple of the training time; None (default): only ``max_sweeps``,
-        ``tol`` and ``time_limit`` stop them, and the result is bit-for-bit reproducible (a
-        wall-clock budget depends on the machine's speed and load).
+    sweep_budget : float or None, default 20000
+        Depth >= 3: work units the sweeps of all starts may use together (a step costs the
+        block variables of its layer program, e.g. 9216 for a full-rank N = 8 layer; steps it
+        cannot afford are skipped). Deterministic: results are bit-for-bit reproducible on
+        any machine. None: only ``max_sweeps``, ``tol`` and ``time_limit`` stop the sweeps.
     time_limit : float, optional
         Wall-clock budget in seconds for the whole solve (checked between rounds, sweeps,
         starts and fallbacks). When it runs out the best network found so far is returned
