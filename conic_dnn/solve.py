@@ -208,7 +208,7 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
         better result wins. Default: 10 without ``init``, none with it.
         ``info["start_objectives"]`` lists every training start, ``info["best_start"]`` the
         best, ``info["swept"]`` each swept start, ``info["winner"]`` the one returned.
-    sweep_budget : float or None, default 20000
+    sweep_budget : float or None, default 12000
         Depth >= 3: work units the sweeps of all starts may use together (a step costs the
         block variables of its layer program, e.g. 9216 for a full-rank N = 8 layer; steps it
         cannot afford are skipped). Deterministic: results are bit-for-bit reproducible on

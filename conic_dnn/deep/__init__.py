@@ -9,5 +9,5 @@ the starting networks (starts.py). The entry point is ``conic_dnn.solve`` (solve
 Modules are internal.
 
 May import: conic_dnn.core, conic_dnn.solvers, conic_dnn.interop, conic_dnn.cone,
-conic_dnn.neurons, conic_dnn.training, conic_dnn.certificates.
+conic_dnn.neurons, conic_dnn.training, conic_dnn.certificates, conic_dnn.two_layer.
 """

@@ -107,7 +107,8 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
     if not pf.timed_out:
         net, obj, cert, rounds, hist = certify_and_improve(
             problem, pf.network, pf.objective, certify_tol, rounds=certify_rounds,
-            polish=polish, solver=solver, solver_options=solver_options, deadline=deadline)
+            polish=polish, solver=solver, solver_options=solver_options, seed=seed,
+            deadline=deadline)
         if obj < pf.objective:
             pf.network, pf.objective = net, obj
             pf.history = pf.history + hist

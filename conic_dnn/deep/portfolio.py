@@ -40,12 +40,13 @@ __all__ = ["run_portfolio", "Portfolio", "DEFAULT_STARTS", "TRAIN_WIDTH", "SWEEP
 DEFAULT_STARTS = 10
 #: Hidden width of the trained networks (each start; pruning follows).
 TRAIN_WIDTH = 32
-#: Default work budget of all sweeps together, in work units (:func:`.sweeps.step_cost`: the
-#: block variables of each step's layer program; ~0.4 ms of solve and recovery per unit,
-#: measured). Deterministic, so results are reproducible bit for bit on any machine. 20000
-#: units: ~40 sweeps at N = 4, ~13 at N = 6, one full sweep per start at N = 8 (a full-rank
-#: N = 8 step costs 256 * 36 = 9216). ``None``: no such limit.
-SWEEP_BUDGET = 20_000
+#: Default work budget of all sweeps together, in work units (:func:`.sweeps.step_cost`: a
+#: step costs ``40 N^2`` plus the block variables of its layer program, ~0.4 ms a unit,
+#: measured). Deterministic, so results are reproducible bit for bit on any machine. 12000
+#: units: ~15 steps at N = 4, ~4 at N = 6, ~2 per start at N = 8 (where a full-rank step
+#: would cost 2560 + 9216 and the last layer goes to column generation instead); the
+#: certificate stage (:mod:`.certified`) does the rest. ``None``: no such limit.
+SWEEP_BUDGET = 12_000
 #: Tolerance of the final per-layer certificate: its residuals are first order, ~sqrt of the
 #: cone solvers' ~1e-8 loss accuracy (see :func:`conic_dnn.certify`, "Tolerances").
 CERTIFY_TOL = 1e-3

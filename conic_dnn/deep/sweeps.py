@@ -14,6 +14,11 @@ Sweep order: ``"both"`` (forward then backward, default), ``"backward"`` (L-1 do
 ``"forward"``. When a sweep stalls, the moves of :mod:`conic_dnn.deep.moves` (an improving
 neuron, then the deletion of the weakest mode) try to leave the basin.
 
+The last hidden layer is re-fitted jointly with the output layer by column generation
+(:mod:`conic_dnn.deep.joint`) instead of its pattern program when that is cheaper
+(:func:`step_cost` above :func:`conic_dnn.deep.joint.joint_cost`: N >= 7 with a full-rank
+input).
+
 Work budget: each step costs the size of its layer program (:func:`step_cost`, the block
 variables of its cone, known before the program is built); a :class:`WorkBudget` skips the
 steps it cannot afford, so the sweeps stop at a point that depends on the data only, never on
@@ -36,6 +41,7 @@ from ..core.network import Network
 from ..neurons.decompose import caratheodory
 from ..neurons.recovery import recover_neurons
 from ..training.refine import output_weights
+from .joint import joint_cost, refit_last_two
 from .moves import delete_mode, escape
 
 __all__ = ["run_sweeps", "SweepRun", "LayerPrograms", "rebuild", "SWEEPS", "SUBSPACE_RTOL",
@@ -107,12 +113,12 @@ class LayerPrograms:
 
 
 #: Work units of a step's fixed part, per ``N^2`` (forward pass, recovery of the neurons,
-#: rebuild; measured ~0.8 s at N = 8 against ~0.4 ms per block variable).
-STEP_UNITS_PER_N2 = 30
+#: rebuild; measured ~1 s at N = 8 against ~0.4 ms per block variable).
+STEP_UNITS_PER_N2 = 40
 
 
 def step_cost(problem, representation: str, H: np.ndarray) -> int:
-    """Work units of one step on the layer with input ``H``: ``30 N^2`` (its fixed part) plus
+    """Work units of one step on the layer with input ``H``: ``40 N^2`` (its fixed part) plus
     the block variables of its cone (:func:`conic_dnn.cone.covariance_cone.pattern_cone_size`
     on the subspace the step uses, an upper estimate computed without enumerating a pattern;
     ``r(2r+1)`` for the lifted cone's ``2r x 2r`` block); 0 for a zero input. One unit is
@@ -128,7 +134,7 @@ def step_cost(problem, representation: str, H: np.ndarray) -> int:
 
 def move_cost(problem) -> int:
     """Work units of one move (:func:`_try_moves`): the search for an improving neuron
-    enumerates ``3^N`` faces (``3^(N-1)`` units) and the polish (``30 N^2``)."""
+    enumerates ``3^N`` faces (``3^(N-1)`` units) and the polish (``40 N^2``)."""
     return STEP_UNITS_PER_N2 * problem.N**2 + 3 ** (problem.N - 1)
 
 
@@ -164,6 +170,8 @@ class SweepRun:
     skipped: int = 0          # steps the work budget could not afford
     out_of_work: bool = False  # a whole sweep was unaffordable: the run stopped there
     work: int = 0             # work units spent (step_cost of every step taken)
+    joints: int = 0           # joint re-fits of the last two layers (conic_dnn.deep.joint)
+    joint_ok: bool = True     # column generation worked so far
     status: str = "optimal"
     solver: str = ""
     compile_time: float = 0.0
@@ -202,6 +210,26 @@ def layer_step(problem, run: SweepRun, progs: LayerPrograms, layer: int, solver=
     Zs = net.forward(problem.X)
     Hs = layer_inputs(problem, Zs)
     cost = step_cost(problem, progs.rep, Hs[layer - 1])
+    if layer == L - 1 and cost > joint_cost(problem) and run.joint_ok:
+        # the last hidden layer with the output layer, by column generation: cheaper than
+        # its pattern program here (conic_dnn.deep.joint); the program if it fails
+        if work is not None:
+            if not work.affords(joint_cost(problem)):
+                run.skipped += 1
+                return False
+            work.spent += joint_cost(problem)
+        run.work += joint_cost(problem)
+        step = refit_last_two(problem, net, seed)
+        if step is not None:
+            run.joints += 1
+            ok = step[1] <= run.objective
+            if ok:
+                run.network, run.objective = step
+            else:
+                run.rejected += 1
+            run.history.append(run.objective)
+            return True
+        run.joint_ok = False  # not available for this problem: the pattern program from now
     if work is not None:
         if not work.affords(cost):
             run.skipped += 1
