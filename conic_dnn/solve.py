@@ -38,11 +38,11 @@ from .cone.covariance_cone import REPRESENTATIONS
 from .cone.patterns import max_regions
 from .core.budget import Deadline
 from .core.errors import SizeLimitError
-from .deep.portfolio import SWEEP_BUDGET
 from .core.linalg import factor_range
 from .core.path import Path
 from .core.problem import Problem
 from .core.result import Result, certification_slack
+from .deep.portfolio import SWEEP_BUDGET
 
 __all__ = ["solve", "solve_path", "METHODS", "pattern_program_size", "MAX_PATTERN_SIZE",
            "pattern_time_estimate", "auto_method", "MAX_PATTERN_SECONDS"]
