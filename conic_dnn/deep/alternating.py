@@ -108,7 +108,7 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
         net, obj, cert, rounds, hist = certify_and_improve(
             problem, pf.network, pf.objective, certify_tol, rounds=certify_rounds,
             polish=polish, solver=solver, solver_options=solver_options, seed=seed,
-            deadline=deadline)
+            progs=pf.programs, deadline=deadline)
         if obj < pf.objective:
             pf.network, pf.objective = net, obj
             pf.history = pf.history + hist

@@ -5,8 +5,9 @@ The per-layer certificate (:func:`conic_dnn.certify`) needs no layer program: it
 network's own gradient pair against the dual cone (exhaustively for ``N <= 8``). When it fails
 on a layer with a *verified* improving neuron (a real forward pass confirmed the decrease),
 that layer was not optimal. An uncertified last hidden layer is re-fitted jointly with the
-output layer to their certified global optimum (:mod:`conic_dnn.deep.joint`); otherwise the
-neuron is the way out: it is inserted
+output layer to their certified global optimum (:mod:`conic_dnn.deep.joint`); an uncertified
+middle layer gets one step of its own layer program (the sweeps may not have afforded it);
+otherwise the neuron is the way out: it is inserted
 (:func:`conic_dnn.deep.moves.escape`, reusing the certificate's neurons), the network is
 finished again (polish, exact rebalancing, pruning) and certified again. Measured on depth 3,
 N = 8 (benchmarks/deep.py): the sweeps' network had layer 1 at margin -0.32, stationarity
@@ -23,6 +24,7 @@ from ..core.network import Network
 from .joint import refit_last_two
 from .moves import escape
 from .portfolio import finish
+from .sweeps import SweepRun, layer_step
 
 __all__ = ["certify_and_improve", "CERTIFY_ROUNDS"]
 
@@ -40,16 +42,32 @@ def _certify(problem, net: Network, tol: float):
                    max_faces=3 ** max(8, min(problem.N, 10)))
 
 
-def _round(problem, net, obj, tol, cert, polish, solver, solver_options, seed):
+def _program_step(problem, net, obj, layer, progs, solver, solver_options, seed):
+    """One layer-program step (:func:`conic_dnn.deep.sweeps.layer_step`) on ``layer``."""
+    run = SweepRun(net, obj, [obj])
+    layer_step(problem, run, progs, layer, solver, solver_options, seed)
+    return (run.network, run.objective) if run.objective < obj else None
+
+
+def _round(problem, net, obj, tol, cert, polish, solver, solver_options, seed, progs,
+           programmed: set):
     """One round: an uncertified last hidden layer re-fitted jointly with the output layer
-    (:func:`conic_dnn.deep.joint.refit_last_two`), else the certificate's best verified
-    improving neuron; then finish. The new ``(network, objective)`` or None when nothing
-    lowers the loss."""
+    (:func:`conic_dnn.deep.joint.refit_last_two`); else an uncertified middle layer's own
+    program (once per layer: ``programmed``); else the certificate's best verified improving
+    neuron; then finish. The new ``(network, objective)`` or None when nothing lowers the
+    loss."""
     step = None
     if not cert.layers[-1].certified:
         step = refit_last_two(problem, net, seed)
         if step is not None and not step[1] < obj:
             step = None
+    for lc in cert.layers[:-1][::-1]:
+        if step is not None or progs is None:
+            break
+        if not lc.certified and lc.layer not in programmed:
+            programmed.add(lc.layer)
+            step = _program_step(problem, net, obj, lc.layer, progs, solver, solver_options,
+                                 seed)
     if step is None:
         step = escape(problem, net, obj, tol, cert=cert)
     if step is None:
@@ -60,22 +78,25 @@ def _round(problem, net, obj, tol, cert, polish, solver, solver_options, seed):
 
 def certify_and_improve(problem, net: Network, obj: float, tol: float, *,
                         rounds: int = CERTIFY_ROUNDS, polish: bool = True, solver=None,
-                        solver_options=None, seed: int = 0,
+                        solver_options=None, seed: int = 0, progs=None,
                         deadline: Deadline | None = None):
-    """Certify ``net``; while not certified and a verified improving neuron lowers the loss,
-    insert it, finish and certify again (at most ``rounds`` times).
+    """Certify ``net``; while not certified and a round (:func:`_round`) lowers the loss,
+    take it, finish and certify again (at most ``rounds`` times). ``progs``: the
+    :class:`~conic_dnn.deep.sweeps.LayerPrograms` cache for middle layers' program steps
+    (None: no program steps).
 
     Returns ``(network, objective, certificate, rounds taken, history entries)``: the
     certificate is that of the returned network.
     """
     deadline = deadline or Deadline(None)
-    taken, hist = 0, []
+    taken, hist, programmed = 0, [], set()
     # the full certificate every round (measured, depth 3 N = 8: the search alone, without
     # the bounds, kept finding first-order neurons on a layer the optimised multiplier already
     # certifies within tol: 10 rounds and 17 s against 4 rounds and 13 s)
     cert = _certify(problem, net, tol)
     while not cert.certified and taken < rounds and not deadline.expired():
-        step = _round(problem, net, obj, tol, cert, polish, solver, solver_options, seed)
+        step = _round(problem, net, obj, tol, cert, polish, solver, solver_options, seed,
+                      progs, programmed)
         if step is None:
             break
         net, obj = step
