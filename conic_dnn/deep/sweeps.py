@@ -121,11 +121,14 @@ def step_cost(problem, representation: str, H: np.ndarray) -> int:
     """Work units of one step on the layer with input ``H``: ``40 N^2`` (its fixed part) plus
     the block variables of its cone (:func:`conic_dnn.cone.covariance_cone.pattern_cone_size`
     on the subspace the step uses, an upper estimate computed without enumerating a pattern;
-    ``r(2r+1)`` for the lifted cone's ``2r x 2r`` block); 0 for a zero input. One unit is
-    ~0.4 ms of solve and recovery (measured, N = 4..8)."""
+    ``r(2r+1)`` for the lifted cone's ``2r x 2r`` block); 0 for a zero input; ``N^2 +
+    r(r+1)/2`` for a linear activation (one PSD block, no factorisation). One unit is ~0.4 ms
+    of solve and recovery (measured, N = 4..8)."""
     r = factor_range(H, SUBSPACE_RTOL)[1].shape[1]
     if r == 0:
         return 0
+    if problem.activation.is_linear:  # one PSD block, neurons by an eigendecomposition
+        return problem.N**2 + r * (r + 1) // 2
     fixed = STEP_UNITS_PER_N2 * problem.N**2
     if representation == "lifted":
         return fixed + r * (2 * r + 1)
