@@ -32,14 +32,14 @@ __all__ = ["certify_and_improve", "CERTIFY_ROUNDS"]
 CERTIFY_ROUNDS = 10
 
 
-def _certify(problem, net: Network, tol: float):
+def _certify(problem, net: Network, tol: float, bounds: bool = True):
     from ..certificates.certificate import certify
 
     # up to N = 8 the enumeration of faces is exhaustive (exact): no random search needed;
     # N = 9, 10 enumerate too (3^10 faces: measured 4.2 s against 2.9 s for the lifted
     # relaxation at N = 10, which is sufficient only and refused optimal layers)
     return certify(problem, net, tol=tol, n_search=0 if problem.N <= 8 else 20,
-                   max_faces=3 ** max(8, min(problem.N, 10)))
+                   max_faces=3 ** max(8, min(problem.N, 10)), bounds=bounds)
 
 
 def _program_step(problem, net, obj, layer, progs, solver, solver_options, seed):
@@ -50,14 +50,14 @@ def _program_step(problem, net, obj, layer, progs, solver, solver_options, seed)
 
 
 def _round(problem, net, obj, tol, cert, polish, solver, solver_options, seed, progs,
-           programmed: set):
+           programmed: set, joint: bool = True):
     """One round: an uncertified last hidden layer re-fitted jointly with the output layer
     (:func:`conic_dnn.deep.joint.refit_last_two`); else an uncertified middle layer's own
     program (once per layer: ``programmed``); else the certificate's best verified improving
     neuron; then finish. The new ``(network, objective)`` or None when nothing lowers the
     loss."""
     step = None
-    if not cert.layers[-1].certified:
+    if joint and not cert.layers[-1].certified:
         step = refit_last_two(problem, net, seed)
         if step is not None and not step[1] < obj:
             step = None
@@ -90,17 +90,22 @@ def certify_and_improve(problem, net: Network, obj: float, tol: float, *,
     """
     deadline = deadline or Deadline(None)
     taken, hist, programmed = 0, [], set()
-    # the full certificate every round (measured, depth 3 N = 8: the search alone, without
-    # the bounds, kept finding first-order neurons on a layer the optimised multiplier already
-    # certifies within tol: 10 rounds and 17 s against 4 rounds and 13 s)
-    cert = _certify(problem, net, tol)
-    while not cert.certified and taken < rounds and not deadline.expired():
+    # the first round from the search alone (no dual-cone bounds: the optimised multiplier's
+    # SDP is most of a certificate's cost, 5-13 s at N = 8), every later one from the full
+    # certificate (measured, depth 3 N = 8: searching alone throughout kept taking
+    # first-order neurons on a layer the optimised multiplier certifies within tol: 10 rounds
+    # and 17 s against 4 rounds and 13 s)
+    cert, full = _certify(problem, net, tol, bounds=False), False
+    while taken < rounds and not deadline.expired() and not (full and cert.certified):
         step = _round(problem, net, obj, tol, cert, polish, solver, solver_options, seed,
-                      progs, programmed)
-        if step is None:
+                      progs, programmed, joint=full)  # the joint re-fit has just run
+        if step is None and full:
             break
-        net, obj = step
-        taken += 1
-        hist.append(obj)
+        if step is not None:
+            net, obj = step
+            taken += 1
+            hist.append(obj)
+        cert, full = _certify(problem, net, tol), True
+    if not full:
         cert = _certify(problem, net, tol)
     return net, obj, cert, taken, hist
