@@ -106,3 +106,29 @@ def test_joint_refit_reaches_the_two_layer_optimum(act, bias):
     assert part - last.gap_bound <= ref.objective * (1 + 1e-9)
     assert ref.lower_bound <= part * (1 + 1e-9)
     assert last.gap_bound <= 1e-3 * cert.objective
+
+
+def test_certify_and_improve_is_monotone_and_its_certificate_is_real():
+    from conic_dnn.deep.certified import certify_and_improve
+
+    rng = np.random.default_rng(2)
+    p = cd.Problem(rng.normal(size=(5, 2)), rng.normal(size=(5, 1)), 3, 0.01)
+    net = cd.train_lbfgs(p, 8, n_starts=1, seed=0, max_iter=40).network  # far from stationary
+    obj = net.loss(p)
+    assert not cd.certify(p, net).certified
+    out, val, cert, taken, hist = certify_and_improve(p, net, obj, 1e-3)
+    assert taken >= 1 and val < obj
+    assert val == pytest.approx(out.loss(p), rel=1e-12)
+    assert hist[-1] == val and all(b < a for a, b in zip([obj] + hist, hist))
+    again = cd.certify(p, out)  # the certificate returned is the returned network's
+    assert [lc.certified for lc in again.layers] == [lc.certified for lc in cert.layers]
+    assert cert.objective == pytest.approx(again.objective, rel=1e-12)
+    assert cert.certified, str(cert)
+    # oracle for the last hidden layer (certified jointly with the output layer): the
+    # two-layer problem on its features, by the pattern cone program
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cd.InaccurateSolutionWarning)
+        ref = cd.solve(_features_problem(p, cert.network), method="pattern")
+    part = cert.objective - p.lam * float(np.sum(cert.network.weights[0] ** 2))
+    assert ref.lower_bound <= part * (1 + 1e-9)
+    assert part - cert.layers[-1].gap_bound <= ref.objective * (1 + 1e-9)
