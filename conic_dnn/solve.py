@@ -209,10 +209,11 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
         ``info["start_objectives"]`` lists every training start, ``info["best_start"]`` the
         best, ``info["swept"]`` each swept start, ``info["winner"]`` the one returned.
     sweep_budget : float or None, default 12000
-        Depth >= 3: work units the sweeps of all starts may use together (a step costs the
-        block variables of its layer program, e.g. 9216 for a full-rank N = 8 layer; steps it
-        cannot afford are skipped). Deterministic: results are bit-for-bit reproducible on
-        any machine. None: only ``max_sweeps``, ``tol`` and ``time_limit`` stop the sweeps.
+        Depth >= 3: work units the sweeps of all starts may use together (a step costs
+        ``40 N^2`` plus the block variables of its layer program, e.g. 2560 + 9216 for a
+        full-rank N = 8 layer; steps it cannot afford are skipped). Deterministic: results
+        are bit-for-bit reproducible on any machine. None: only ``max_sweeps``, ``tol``
+        and ``time_limit`` stop the sweeps.
     time_limit : float, optional
         Wall-clock budget in seconds for the whole solve (checked between rounds, sweeps,
         starts and fallbacks). When it runs out the best network found so far is returned
