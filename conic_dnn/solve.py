@@ -42,6 +42,7 @@ from .core.linalg import factor_range
 from .core.path import Path
 from .core.problem import Problem
 from .core.result import Result, certification_slack
+from .deep.portfolio import SWEEP_BUDGET
 
 __all__ = ["solve", "solve_path", "METHODS", "pattern_program_size", "MAX_PATTERN_SIZE",
            "pattern_time_estimate", "auto_method", "MAX_PATTERN_SECONDS"]
@@ -157,7 +158,8 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
           solver_options: dict | None = None, *, tol: float = 1e-6, polish: bool = True,
           force: bool = False, init=None, max_sweeps: int = 50, sweep: str = "both",
           seed: int = 0, progress: bool = False, n_starts: int | None = None,
-          sweep_budget: float | None = None, time_limit: float | None = None) -> Result:
+          sweep_budget: float | None = SWEEP_BUDGET,
+          time_limit: float | None = None) -> Result:
     """Solve an L2-regularised training problem through its covariance cone.
 
     Parameters
@@ -206,11 +208,12 @@ def solve(problem: Problem, method: str = "auto", solver: str | None = None,
         better result wins. Default: 10 without ``init``, none with it.
         ``info["start_objectives"]`` lists every training start, ``info["best_start"]`` the
         best, ``info["swept"]`` each swept start, ``info["winner"]`` the one returned.
-    sweep_budget : float or None, default None
-        Depth >= 3 with training: the sweeps of all starts together stop (at the next layer
-        step) after this multiple of the training time; None (default): only ``max_sweeps``,
-        ``tol`` and ``time_limit`` stop them, and the result is bit-for-bit reproducible (a
-        wall-clock budget depends on the machine's speed and load).
+    sweep_budget : float or None, default 12000
+        Depth >= 3: work units the sweeps of all starts may use together (a step costs
+        ``40 N^2`` plus the block variables of its layer program, e.g. 2560 + 9216 for a
+        full-rank N = 8 layer; steps it cannot afford are skipped). Deterministic: results
+        are bit-for-bit reproducible on any machine. None: only ``max_sweeps``, ``tol``
+        and ``time_limit`` stop the sweeps.
     time_limit : float, optional
         Wall-clock budget in seconds for the whole solve (checked between rounds, sweeps,
         starts and fallbacks). When it runs out the best network found so far is returned

@@ -76,6 +76,18 @@ def test_depth3_bit_for_bit_random_init():
     assert_identical(r1, r2)
 
 
+def test_depth3_work_budget_bit_for_bit():
+    """The sweeps cut short by the (deterministic) work budget: same cut, same result."""
+    X, Y = _data(2, 5, 2, 1)
+    (p, r1), (_, r2) = _solve_twice(lambda: cd.Problem(X, Y, 3, 0.02, bias=0.5), seed=1,
+                                    n_starts=2, sweep_budget=3000)
+    assert_identical(r1, r2)
+    assert r1.info["skipped_steps"] >= 1 and 0 < r1.info["work"] <= 3000
+    for key in ("work", "skipped_steps", "sweeps", "rejected_steps", "certify_rounds",
+                "layer_certified"):
+        assert r1.info[key] == r2.info[key], key
+
+
 def test_interleaved_solves_do_not_leak_state():
     """A solve in between (another problem, another solver) changes nothing."""
     X, Y = _data(3, 4, 2, 1)

@@ -15,6 +15,7 @@ from ..core.budget import TIME_LIMIT_STATUS, Deadline
 from ..core.errors import InaccurateSolutionWarning
 from ..core.formulations import covariances_from_activations
 from ..core.result import Result
+from .certified import CERTIFY_ROUNDS, certify_and_improve
 from .portfolio import CERTIFY_TOL, SWEEP_BUDGET, TRAIN_WIDTH, Portfolio, run_portfolio
 from .starts import initial_network
 from .sweeps import SUBSPACE_RTOL, SWEEPS
@@ -51,6 +52,7 @@ def _info(pf: Portfolio, cert) -> dict:
                          "deletions": r.deletions, "timed_out": r.timed_out}
                   for name, r in pf.runs.items()},
         "sweeps": run.sweeps, "rejected_steps": sum(r.rejected for r in runs),
+        "skipped_steps": sum(r.skipped for r in runs), "work": sum(r.work for r in runs),
         "inaccurate_steps": sum(r.inaccurate for r in runs), "escapes": run.escapes,
         "deletions": run.deletions, "failed_steps": sum(r.failed for r in runs),
         "compile_time": sum(r.compile_time for r in runs),
@@ -79,9 +81,11 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
                       seed: int = 0, progress: bool = False, max_moves: int = 10,
                       escape_tol: float = 1e-3, sweep_budget: float | None = SWEEP_BUDGET,
                       width: int = TRAIN_WIDTH, certify_tol: float = CERTIFY_TOL,
+                      certify_rounds: int = CERTIFY_ROUNDS,
                       deadline: Deadline | None = None) -> Result:
-    """Depth >= 3: the portfolio, then the winner's per-layer certificate (see
-    :func:`conic_dnn.solve` for the options)."""
+    """Depth >= 3: the portfolio, then the winner's per-layer certificate, improved by at most
+    ``certify_rounds`` verified improving neurons (:mod:`conic_dnn.deep.certified`; see
+    :func:`conic_dnn.solve` for the other options)."""
     _check(sweep, max_sweeps, n_starts, sweep_budget)
     t0 = time.perf_counter()
     deadline = deadline or Deadline(None)
@@ -99,14 +103,17 @@ def solve_alternating(problem, representation="pattern", solver=None, solver_opt
     finally:
         if bar is not None:
             bar.close()
-    cert = None
+    cert, rounds = None, 0
     if not pf.timed_out:
-        from ..certificates.certificate import certify
-
-        # up to N = 8 the enumeration of faces is exhaustive (exact): no random search needed
-        cert = certify(problem, pf.network, tol=certify_tol,
-                       n_search=0 if problem.N <= 8 else 20)
+        net, obj, cert, rounds, hist = certify_and_improve(
+            problem, pf.network, pf.objective, certify_tol, rounds=certify_rounds,
+            polish=polish, solver=solver, solver_options=solver_options, seed=seed,
+            progs=pf.programs, deadline=deadline)
+        if obj < pf.objective:
+            pf.network, pf.objective = net, obj
+            pf.history = pf.history + hist
     info = _info(pf, cert)
+    info["certify_rounds"] = rounds
     _warn(info)
     net, obj = pf.network, pf.objective
     run = pf.runs[pf.winner]

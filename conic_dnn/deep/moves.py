@@ -52,21 +52,25 @@ def _first_improving_size(problem, net, lc, obj):
     return None
 
 
-def escape(problem, net: Network, obj: float, tol: float):
+def escape(problem, net: Network, obj: float, tol: float, cert=None):
     """One escape step from a point where every layer program is optimal but the parameter
     loss is not stationary (with a rank-deficient ``G_l`` the range condition
     ``range(K_{l+1}) in range(G_l)`` couples neighbouring blocks, so block-coordinate descent
     can stall there). :func:`conic_dnn.certify` finds an improving neuron; it is inserted with
     the largest improving size of a geometric range, then the network is polished.
 
+    ``cert``: a :class:`~conic_dnn.certificates.certificate.Certificate` of ``net`` already
+    computed (its verified improving neurons are used; no new search).
+
     Returns ``(network, objective)`` or None if no layer has an improving neuron.
     """
-    from ..certificates.certificate import certify
+    if cert is None:
+        from ..certificates.certificate import certify
 
-    # search only: an escape needs verified improving neurons, not bounds; the exhaustive
-    # enumeration finds them exactly for N <= 8 (random starts only beyond)
-    cert = certify(problem, net, tol=tol, bounds=False,
-                   n_search=0 if problem.N <= 8 else 20)  # certify's max_faces = 3^8
+        # search only: an escape needs verified improving neurons, not bounds; the exhaustive
+        # enumeration finds them exactly for N <= 8 (random starts only beyond)
+        cert = certify(problem, net, tol=tol, bounds=False,
+                       n_search=0 if problem.N <= 8 else 20)  # certify's max_faces = 3^8
     best = None
     for lc in cert.layers:
         if lc.certified or lc.incoming is None or lc.outgoing is None:

@@ -31,7 +31,7 @@ from ..training.refine import network_from_hidden, rebalance
 from ..training.refine import polish as polish_net
 from .moves import drop_dead
 from .starts import initial_network
-from .sweeps import LayerPrograms, SweepRun, run_sweeps
+from .sweeps import LayerPrograms, SweepRun, WorkBudget, run_sweeps
 
 __all__ = ["run_portfolio", "Portfolio", "DEFAULT_STARTS", "TRAIN_WIDTH", "SWEEP_BUDGET",
            "CERTIFY_TOL"]
@@ -40,10 +40,13 @@ __all__ = ["run_portfolio", "Portfolio", "DEFAULT_STARTS", "TRAIN_WIDTH", "SWEEP
 DEFAULT_STARTS = 10
 #: Hidden width of the trained networks (each start; pruning follows).
 TRAIN_WIDTH = 32
-#: Default time of all sweeps together, as a multiple of the training time (the sweeps stop at
-#: the next layer step after it). ``None``: no such limit, so the result does not depend on the
-#: machine's speed or load (a wall-clock budget made reruns differ under load).
-SWEEP_BUDGET = None
+#: Default work budget of all sweeps together, in work units (:func:`.sweeps.step_cost`: a
+#: step costs ``40 N^2`` plus the block variables of its layer program, ~0.4 ms a unit,
+#: measured). Deterministic, so results are reproducible bit for bit on any machine. 12000
+#: units: ~15 steps at N = 4, ~4 at N = 6, ~2 per start at N = 8 (where a full-rank step
+#: would cost 2560 + 9216 and the last layer goes to column generation instead); the
+#: certificate stage (:mod:`.certified`) does the rest. ``None``: no such limit.
+SWEEP_BUDGET = 12_000
 #: Tolerance of the final per-layer certificate: its residuals are first order, ~sqrt of the
 #: cone solvers' ~1e-8 loss accuracy (see :func:`conic_dnn.certify`, "Tolerances").
 CERTIFY_TOL = 1e-3
@@ -141,16 +144,14 @@ def run_portfolio(problem, representation="pattern", solver=None, solver_options
     """Train, sweep from every start, finish each, keep the best (module docstring).
 
     ``n_starts=None``: :data:`DEFAULT_STARTS` when ``init`` is None, else no training (the
-    given start only). The sweeps share ``sweep_budget`` times the training time, split evenly
-    over the starts (time a start leaves unused passes on), within ``deadline``.
+    given start only). The sweeps share ``sweep_budget`` work units (:data:`SWEEP_BUDGET`),
+    split evenly over the starts (units a start leaves unused pass on), within ``deadline``.
     """
     deadline = deadline or Deadline(None)
     if n_starts is None:
         n_starts = DEFAULT_STARTS if init is None else 0
     starts, training = _starts(problem, init, n_starts, seed, width, deadline)
-    budget = None
-    if sweep_budget is not None and training is not None:
-        budget = Deadline(max(sweep_budget * training.solve_time, 1e-9))
+    spent = 0
     progs = LayerPrograms(problem, representation)
     pf = Portfolio(None, float("inf"), [], "", training=training, programs=progs)
     for i, (name, net) in enumerate(starts):
@@ -159,13 +160,13 @@ def run_portfolio(problem, representation="pattern", solver=None, solver_options
             run.history.append(run.objective)
             run.timed_out = pf.timed_out = True
         else:
-            share = None if budget is None else budget.remaining() / (len(starts) - i)
-            limit = min(deadline.remaining(), np.inf if share is None else share)
+            work = WorkBudget(None if sweep_budget is None
+                              else (sweep_budget - spent) / (len(starts) - i))
             run = run_sweeps(problem, net, representation, solver, solver_options,
                              max_sweeps=max_sweeps, tol=tol, sweep=sweep, seed=seed,
-                             max_moves=max_moves, escape_tol=escape_tol,
-                             deadline=Deadline(None if np.isinf(limit) else max(limit, 1e-9)),
-                             progs=progs, bar=bar)
+                             max_moves=max_moves, escape_tol=escape_tol, deadline=deadline,
+                             progs=progs, bar=bar, work=work)
+            spent += work.spent
         pf.runs[name] = run
         # out of time: no polish, but still the cheap clean-up (dead neurons, pruning)
         pf.timed_out = pf.timed_out or deadline.expired()

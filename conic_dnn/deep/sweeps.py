@@ -13,6 +13,16 @@ the output layer re-optimised in closed form.
 Sweep order: ``"both"`` (forward then backward, default), ``"backward"`` (L-1 down to 1) or
 ``"forward"``. When a sweep stalls, the moves of :mod:`conic_dnn.deep.moves` (an improving
 neuron, then the deletion of the weakest mode) try to leave the basin.
+
+The last hidden layer is re-fitted jointly with the output layer by column generation
+(:mod:`conic_dnn.deep.joint`) instead of its pattern program when that is cheaper
+(:func:`step_cost` above :func:`conic_dnn.deep.joint.joint_cost`: N >= 7 with a full-rank
+input).
+
+Work budget: each step costs the size of its layer program (:func:`step_cost`, the block
+variables of its cone, known before the program is built); a :class:`WorkBudget` skips the
+steps it cannot afford, so the sweeps stop at a point that depends on the data only, never on
+the machine's speed or load (the wall-clock ``deadline`` is an outer safety net).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..cone.covariance_cone import pattern_cone_size
 from ..cone.layer_program import LayerProgram
 from ..core.budget import Deadline
 from ..core.errors import SolverFailedError
@@ -30,10 +41,11 @@ from ..core.network import Network
 from ..neurons.decompose import caratheodory
 from ..neurons.recovery import recover_neurons
 from ..training.refine import output_weights
+from .joint import joint_cost, refit_last_two
 from .moves import delete_mode, escape
 
 __all__ = ["run_sweeps", "SweepRun", "LayerPrograms", "rebuild", "SWEEPS", "SUBSPACE_RTOL",
-           "SUBSPACE_ANGLE"]
+           "SUBSPACE_ANGLE", "WorkBudget", "step_cost"]
 
 SWEEPS = ("backward", "forward", "both")
 
@@ -100,6 +112,49 @@ class LayerPrograms:
         return prog
 
 
+#: Work units of a step's fixed part, per ``N^2`` (forward pass, recovery of the neurons,
+#: rebuild; measured ~1 s at N = 8 against ~0.4 ms per block variable).
+STEP_UNITS_PER_N2 = 40
+
+
+def step_cost(problem, representation: str, H: np.ndarray) -> int:
+    """Work units of one step on the layer with input ``H``: ``40 N^2`` (its fixed part) plus
+    the block variables of its cone (:func:`conic_dnn.cone.covariance_cone.pattern_cone_size`
+    on the subspace the step uses, an upper estimate computed without enumerating a pattern;
+    ``r(2r+1)`` for the lifted cone's ``2r x 2r`` block); 0 for a zero input; ``N^2 +
+    r(r+1)/2`` for a linear activation (one PSD block, no factorisation). One unit is ~0.4 ms
+    of solve and recovery (measured, N = 4..8)."""
+    r = factor_range(H, SUBSPACE_RTOL)[1].shape[1]
+    if r == 0:
+        return 0
+    if problem.activation.is_linear:  # one PSD block, neurons by an eigendecomposition
+        return problem.N**2 + r * (r + 1) // 2
+    fixed = STEP_UNITS_PER_N2 * problem.N**2
+    if representation == "lifted":
+        return fixed + r * (2 * r + 1)
+    return fixed + pattern_cone_size(problem.N, r if r < problem.N else None)
+
+
+def move_cost(problem) -> int:
+    """Work units of one move (:func:`_try_moves`): the search for an improving neuron
+    enumerates ``3^N`` faces (``3^(N-1)`` units) and the polish (``40 N^2``)."""
+    return STEP_UNITS_PER_N2 * problem.N**2 + 3 ** (problem.N - 1)
+
+
+@dataclass
+class WorkBudget:
+    """A deterministic budget of work units (:func:`step_cost`); ``units=None``: unlimited."""
+
+    units: float | None = None
+    spent: int = 0
+
+    def remaining(self) -> float:
+        return np.inf if self.units is None else self.units - self.spent
+
+    def affords(self, cost: int) -> bool:
+        return self.units is None or self.spent + cost <= self.units
+
+
 @dataclass
 class SweepRun:
     """State and record of one run of sweeps (the network is always the best so far)."""
@@ -115,6 +170,11 @@ class SweepRun:
     deletions: int = 0
     converged: bool = False
     timed_out: bool = False
+    skipped: int = 0          # steps the work budget could not afford
+    out_of_work: bool = False  # a whole sweep was unaffordable: the run stopped there
+    work: int = 0             # work units spent (step_cost of every step taken)
+    joints: int = 0           # joint re-fits of the last two layers (conic_dnn.deep.joint)
+    joint_ok: bool = True     # column generation worked so far
     status: str = "optimal"
     solver: str = ""
     compile_time: float = 0.0
@@ -146,15 +206,43 @@ def _solve_layer(problem, run: SweepRun, prog: LayerProgram, layer: int, solver,
 
 
 def layer_step(problem, run: SweepRun, progs: LayerPrograms, layer: int, solver=None,
-               solver_options=None, seed: int = 0) -> None:
-    """One block step on hidden layer ``layer``: program, neurons, rebuild, forward check."""
+               solver_options=None, seed: int = 0, work: WorkBudget | None = None) -> bool:
+    """One block step on hidden layer ``layer``: program, neurons, rebuild, forward check.
+    Returns False (nothing done, ``run.skipped`` counted) when ``work`` cannot afford it."""
     net, L = run.network, problem.depth
     Zs = net.forward(problem.X)
     Hs = layer_inputs(problem, Zs)
-    if factor_range(Hs[layer - 1], SUBSPACE_RTOL)[1].shape[1] == 0:
+    cost = step_cost(problem, progs.rep, Hs[layer - 1])
+    if layer == L - 1 and cost > joint_cost(problem) and run.joint_ok:
+        # the last hidden layer with the output layer, by column generation: cheaper than
+        # its pattern program here (conic_dnn.deep.joint); the program if it fails
+        if work is not None:
+            if not work.affords(joint_cost(problem)):
+                run.skipped += 1
+                return False
+            work.spent += joint_cost(problem)
+        run.work += joint_cost(problem)
+        step = refit_last_two(problem, net, seed)
+        if step is not None:
+            run.joints += 1
+            ok = step[1] <= run.objective
+            if ok:
+                run.network, run.objective = step
+            else:
+                run.rejected += 1
+            run.history.append(run.objective)
+            return True
+        run.joint_ok = False  # not available for this problem: the pattern program from now
+    if work is not None:
+        if not work.affords(cost):
+            run.skipped += 1
+            return False
+        work.spent += cost
+    run.work += cost
+    if cost == 0:
         # a zero input (dead previous layer): the only neurons are zero ones
         _offer_rebuild(problem, run, layer, np.zeros((problem.N, 0)))
-        return
+        return True
     G_prev = Hs[layer - 1] @ Hs[layer - 1].T
     prog = progs.get(layer, Hs[layer - 1])
     if layer == L - 1:
@@ -164,7 +252,7 @@ def layer_step(problem, run: SweepRun, progs: LayerPrograms, layer: int, solver=
     info = _solve_layer(problem, run, prog, layer, solver, solver_options)
     if info is None:
         run.history.append(run.objective)
-        return
+        return True
     # to the solver's accuracy (~1e-8), with the cheap factorisation budget: the neurons are
     # only a candidate, checked by the forward pass here and polished at the end
     rec = recover_neurons(prog.read(info), problem.activation, seed=seed, tol=1e-8,
@@ -176,6 +264,7 @@ def layer_step(problem, run: SweepRun, progs: LayerPrograms, layer: int, solver=
         Zl = Zl[:, keep] * np.sqrt(c)
     if not _offer_rebuild(problem, run, layer, Zl):
         run.rejected += 1
+    return True
 
 
 def _offer_rebuild(problem, run: SweepRun, layer: int, Zl: np.ndarray) -> bool:
@@ -196,11 +285,19 @@ def _order(L: int, sweep: str) -> list[int]:
             "both": list(range(1, L)) + list(range(L - 2, 0, -1))}[sweep]
 
 
-def _try_moves(problem, run: SweepRun, escape_tol: float, max_moves: int) -> bool:
+def _try_moves(problem, run: SweepRun, escape_tol: float, max_moves: int,
+               work: WorkBudget | None = None) -> bool:
     """After a stalled sweep: an improving neuron, else the weakest mode deleted. True when
-    the network improved."""
+    the network improved. Nothing is tried when ``work`` cannot afford :func:`move_cost`."""
     if run.escapes + run.deletions >= max_moves:
         return False
+    cost = move_cost(problem)
+    if work is not None:
+        if not work.affords(cost):
+            run.skipped += 1
+            return False
+        work.spent += cost
+    run.work += cost
     step = escape(problem, run.network, run.objective, escape_tol)
     if step is not None:
         run.escapes += 1
@@ -218,10 +315,12 @@ def run_sweeps(problem, net: Network, representation: str = "pattern", solver=No
                solver_options=None, *, max_sweeps: int = 50, tol: float = 1e-6,
                sweep: str = "both", seed: int = 0, max_moves: int = 10,
                escape_tol: float = 1e-3, deadline: Deadline | None = None,
-               progs: LayerPrograms | None = None, bar=None) -> SweepRun:
+               progs: LayerPrograms | None = None, bar=None,
+               work: WorkBudget | None = None) -> SweepRun:
     """Sweeps from ``net`` until a sweep gains less than ``tol`` (relative) with no move left,
-    ``max_sweeps``, or the deadline (checked after every layer step: the network so far is
-    kept, ``timed_out`` set)."""
+    ``max_sweeps``, a sweep none of whose steps ``work`` affords (``out_of_work``; steps it
+    cannot afford are skipped), or the deadline (checked after every layer step: the network
+    so far is kept, ``timed_out`` set)."""
     deadline = deadline or Deadline(None)
     obj = loss_parameters(problem, net.weights)
     run = SweepRun(net, obj, [obj])
@@ -230,18 +329,23 @@ def run_sweeps(problem, net: Network, representation: str = "pattern", solver=No
     while run.sweeps < max_sweeps and not run.timed_out:
         run.sweeps += 1
         start = run.objective
+        taken = 0
         for layer in order:
-            layer_step(problem, run, progs, layer, solver, solver_options, seed)
+            taken += layer_step(problem, run, progs, layer, solver, solver_options, seed, work)
             if deadline.expired():
                 run.timed_out = True
                 break
+        if not taken and not run.timed_out:
+            run.sweeps -= 1
+            run.out_of_work = True
+            break
         if bar is not None:
             bar.update(1)
             bar.set_postfix(objective=f"{run.objective:.6g}")
         if run.timed_out:
             break
         gain = (start - run.objective) / max(abs(run.objective), 1e-300)
-        if gain <= STALL_RTOL and _try_moves(problem, run, escape_tol, max_moves):
+        if gain <= STALL_RTOL and _try_moves(problem, run, escape_tol, max_moves, work):
             continue
         if gain <= tol:
             run.converged = True
