@@ -176,6 +176,11 @@ class _Search:
             if len(rest):
                 up[rest] = _cells._dual_bounds(self.F, C[rest], self.S[todo[rest]], self.tau,
                                                self.iters, 0.0, ub=up[rest])
+            # every cell still above the threshold gets its exact value: a loose bound there
+            # would never shrink under refinement
+            for t in np.flatnonzero(up > self.tau)[np.argsort(-up[up > self.tau])]:
+                if up[t] > self.tau:
+                    up[t] = min(up[t], self.exact(todo[t], w)[0])
             ub[todo] = up
         return ub[live]
 
