@@ -51,18 +51,23 @@ __all__ = ["SphereResult", "price_sphere", "min_norm_lower"]
 
 #: Relative margin on every quotient by ``h`` (its rounding error is ~1e-16 per dot product).
 H_MARGIN = 1e-13
+#: Most cells above the threshold at a node for which the linear bound is tried (each needs
+#: its exact projection at every vertex); a node with more is split.
+MAX_HOT = 256
 
 
 @dataclass
 class SphereResult:
     """Outcome of :func:`price_sphere`: ``rho_upper`` (a rigorous upper bound on ``rho``),
     ``candidates`` ``[(value, u)]`` (true values, unit ``u``, best first, one per cell),
-    ``closed`` (every node bound reached the threshold), counters."""
+    ``closed`` (every node bound reached the threshold ``max(best, target) (1 + rtol)``, so
+    ``rho_upper`` is at most it), counters."""
 
     rho_upper: float
     candidates: list = field(default_factory=list)
     closed: bool = False
     threshold: float = 0.0
+    rtol: float = 0.0
     n_nodes: int = 0
     n_vertices: int = 0
     n_nnls: int = 0
@@ -73,6 +78,20 @@ def min_norm_lower(Vs: np.ndarray) -> float:
     ``min_i n^T v_i / ||n||`` with ``n`` the min-norm point over the simplex's faces; ``0``
     when the hull (numerically) contains 0."""
     k = Vs.shape[1]
+    if k <= 3:  # unit vertices: the foot of the plane if inside, else an edge's midpoint
+        cands = [Vs[:, i] + Vs[:, j] for i, j in itertools.combinations(range(k), 2)]
+        if k == 3:
+            try:
+                nrm = np.linalg.solve(Vs.T, np.ones(3))  # n . v_i = 1: the plane
+                if np.all(np.linalg.solve(Vs, nrm) >= 0):
+                    cands.append(nrm)
+            except np.linalg.LinAlgError:
+                pass
+        if k == 1:
+            cands = [Vs[:, 0]]
+        lows = [float(np.min(n @ Vs)) / float(np.linalg.norm(n)) for n in cands
+                if np.linalg.norm(n) > 0]
+        return max(max(lows, default=0.0) * (1 - H_MARGIN), 0.0)
     best_n, best_norm = None, np.inf
     for size in range(1, k + 1):
         for sub in itertools.combinations(range(k), size):
@@ -103,7 +122,7 @@ def min_norm_lower(Vs: np.ndarray) -> float:
 class _Search:
     """State of one branch and bound: per-cell bounds at every vertex, incumbent, counters."""
 
-    def __init__(self, Lam, V, F, a, b, patterns, target, rtol, n_exact, iters):
+    def __init__(self, Lam, V, F, a, b, patterns, target, rtol, n_exact, iters, coarse):
         self.Lam, self.V, self.F, self.a, self.b = Lam, V, F, a, b
         self.patterns = patterns
         M = len(patterns)
@@ -114,15 +133,25 @@ class _Search:
         self.S = np.vstack([Sc, Sc])
         self.n_entries = 2 * M
         self.slack = 1 + 4e-15 * F.shape[0]
-        self.target, self.rtol = float(target), float(rtol)
+        self.target, self.rtol, self.coarse = float(target), float(rtol), float(coarse)
         self.n_exact, self.iters = n_exact, iters
         self.best, self.cands, self.n_nnls = 0.0, {}, 0
         self.vert, self.ub = [], []  # unit vertices and their per-entry bounds (nan: unknown)
+        self.res = []  # per vertex: {entry: Proj_{K_P}(c_P(v))} (exact projections)
         self.mid = {}
 
     @property
+    def rtol_eff(self) -> float:
+        """``rtol``, relaxed to ``coarse (best / target - 1)`` while the best value is well
+        above the target (the dual bound of such a ``Lam`` is scaled by ``target / rho``
+        anyway: a relative ``rtol_eff`` on ``rho`` is a small fraction of its shortfall)."""
+        if self.target > 0 and self.best > self.target:
+            return max(self.rtol, self.coarse * (self.best / self.target - 1))
+        return self.rtol
+
+    @property
     def tau(self) -> float:
-        return max(self.best, self.target) * (1 + self.rtol)
+        return max(self.best, self.target) * (1 + self.rtol_eff)
 
     def true_value(self, e) -> float:
         return float(np.linalg.norm(self.Lam.T @ _cells._act(self.F @ e, self.a, self.b)))
@@ -136,17 +165,28 @@ class _Search:
         self.best = max(self.best, val)
         return val
 
-    def exact(self, j, w):
-        """Exact projection of entry ``j`` at ``w``: ``(upper, e)``; records the column."""
+    def exact(self, j, w, vid=None):
+        """Exact projection of entry ``j`` at ``w``: ``(upper, e)``; records the column (and
+        the projection ``val e`` at vertex ``vid``)."""
         val, e = _cells.cone_projection(self.F, self.S[j] > 0, self.B[j] @ w)
         self.n_nnls += 1
         if val > 0:
             self.record(e)
+        if vid is not None:
+            self.res[vid][j] = val * e
+            self.ub[vid][j] = min(self.ub[vid][j], val * self.slack)  # nan: stays nan
         return val * self.slack, e
+
+    def projection(self, vid, j):
+        """``Proj_{K_P}(c_P(v))`` of entry ``j`` at vertex ``vid`` (computed once)."""
+        if j not in self.res[vid]:
+            self.exact(j, self.vert[vid], vid)
+        return self.res[vid][j]
 
     def vertex(self, w) -> int:
         self.vert.append(w)
         self.ub.append(np.full(self.n_entries, np.nan))
+        self.res.append({})
         return len(self.vert) - 1
 
     def midpoint(self, i, j) -> int:
@@ -156,8 +196,10 @@ class _Search:
             self.mid[key] = self.vertex(m / np.linalg.norm(m))
         return self.mid[key]
 
-    def bounds(self, vid, live):
-        """Per-entry upper bounds of ``g_P`` at vertex ``vid`` on ``live`` (computed once)."""
+    def bounds(self, vid, live, h=1.0):
+        """Per-entry upper bounds of ``g_P`` at vertex ``vid`` on ``live`` (computed once): the
+        dual bounds are pushed below ``h tau`` (``h`` of the node asking: what drops a cell
+        there), cells still above ``tau`` are projected exactly."""
         ub = self.ub[vid]
         todo = live[np.isnan(ub[live])]
         if len(todo):
@@ -169,18 +211,19 @@ class _Search:
             for t in order[: self.n_exact]:  # exact for the top cells (columns, tight max)
                 if up[t] <= max(self.tau, top) and t != order[0]:
                     break
-                val, _ = self.exact(todo[t], w)
+                val, _ = self.exact(todo[t], w, vid)
                 up[t] = min(up[t], val)
                 top = max(top, val)
-            rest = np.flatnonzero(up > self.tau)
+            low = self.tau * max(h, 0.5)
+            rest = np.flatnonzero(up > low)
             if len(rest):
-                up[rest] = _cells._dual_bounds(self.F, C[rest], self.S[todo[rest]], self.tau,
+                up[rest] = _cells._dual_bounds(self.F, C[rest], self.S[todo[rest]], low,
                                                self.iters, 0.0, ub=up[rest])
             # every cell still above the threshold gets its exact value: a loose bound there
             # would never shrink under refinement
             for t in np.flatnonzero(up > self.tau)[np.argsort(-up[up > self.tau])]:
                 if up[t] > self.tau:
-                    up[t] = min(up[t], self.exact(todo[t], w)[0])
+                    up[t] = min(up[t], self.exact(todo[t], w, vid)[0])
             ub[todo] = up
         return ub[live]
 
@@ -188,7 +231,7 @@ class _Search:
 def price_sphere(Lam: np.ndarray, V: np.ndarray, F: np.ndarray, a: float, b: float,
                  patterns: np.ndarray, *, target: float = 0.0, rtol: float = 1e-9,
                  max_nodes: int = 20_000, seeds=None, n_exact: int = 8,
-                 iters: int = 60) -> SphereResult:
+                 iters: int = 60, coarse: float = 1e-3) -> SphereResult:
     """``rho(Lam) = max_{||u|| = 1} ||Lam^T s(H0 u)||`` by branch and bound over ``w``.
 
     Parameters
@@ -204,6 +247,10 @@ def price_sphere(Lam: np.ndarray, V: np.ndarray, F: np.ndarray, a: float, b: flo
         master's threshold ``2 lam``: below it the dual bound does not change).
     rtol : float, default 1e-9
         Relative tolerance of the search above ``max(best, target)``.
+    coarse : float, default 1e-3
+        With a target, the tolerance is ``max(rtol, coarse (best / target - 1))``: far from
+        the master's optimum (``best >> target``) the search stops earlier; at convergence
+        (``best -> target``) it is ``rtol``. ``SphereResult.rtol`` is the one used.
     max_nodes : int, default 20_000
         Node budget; when reached the bound returned is still rigorous (``closed=False``).
     seeds : iterable of ndarray (N-dim ``u`` in R^{d'}), optional
@@ -222,7 +269,7 @@ def price_sphere(Lam: np.ndarray, V: np.ndarray, F: np.ndarray, a: float, b: flo
     if k < 2:
         raise ValueError(f"Lam: price_sphere needs k >= 2 outputs, got shape {Lam.shape}")
     s = _Search(Lam, V, F, a, b, np.asarray(patterns, dtype=bool), target, rtol, n_exact,
-                iters)
+                iters, coarse)
     _seed(s, seeds)
     everything = np.arange(s.n_entries)
     eye = np.eye(k)
@@ -252,7 +299,8 @@ def price_sphere(Lam: np.ndarray, V: np.ndarray, F: np.ndarray, a: float, b: flo
     open_max = max((-h[0] for h in heap), default=0.0)
     upper = max(s.best, dropped, open_max)
     cands = sorted(((val, V @ e) for val, e in s.cands.values()), key=lambda c: -c[0])
-    return SphereResult(float(upper), cands, closed, s.tau, n_nodes, len(s.vert), s.n_nnls)
+    return SphereResult(float(upper), cands, closed, s.tau, s.rtol_eff, n_nodes, len(s.vert),
+                        s.n_nnls)
 
 
 _counter = itertools.count()
@@ -263,9 +311,15 @@ def _push(s: _Search, heap, vids, live, dropped) -> float:
     dropped so far."""
     Ws = np.array([s.vert[i] for i in vids]).T
     h = min_norm_lower(Ws)
-    U = np.column_stack([s.bounds(i, live) for i in vids])  # (L, k)
+    U = np.column_stack([s.bounds(i, live, h) for i in vids])  # (L, k)
     cell = U.max(axis=1) / h * (1 + H_MARGIN) if h > 0 else np.full(len(live), np.inf)
     tau = s.tau
+    hot = np.flatnonzero(cell > tau)
+    if 0 < len(hot) <= MAX_HOT and h > 0:
+        lin = _linear_bound(s, vids, Ws, live[hot], h)  # exact projections at the vertices
+        Uh = np.column_stack([s.ub[i][live[hot]] for i in vids])
+        cell[hot] = np.minimum(np.minimum(cell[hot], Uh.max(axis=1) / h * (1 + H_MARGIN)), lin)
+        tau = s.tau
     dead = cell <= tau
     if dead.any():
         dropped = max(dropped, float(cell[dead].max()))
@@ -274,6 +328,35 @@ def _push(s: _Search, heap, vids, live, dropped) -> float:
     keep = live[~dead]
     heapq.heappush(heap, (-float(cell[~dead].max()), next(_counter), vids, keep))
     return dropped
+
+
+def _linear_bound(s: _Search, vids, Ws, entries, h) -> np.ndarray:
+    """Per entry, ``sigma_1(L) + max_i ||r_i - L v_i|| / h`` with ``r_i`` the exact projections
+    at the vertices and ``L = R V^{-1}`` (any ``L`` is valid).
+
+    Valid: with ``x = sum a_i v_i`` and ``mu = sum a_i mu_i / ||x|| >= 0`` (``mu_i`` the NNLS
+    multipliers, ``r_i = c_P(v_i) + A^T mu_i``), ``g_P(x / ||x||) <= ||c_P(x) + A^T mu|| / ..
+    = ||sum a_i r_i|| / ||x|| <= sigma_1(L) + sum a_i ||r_i - L v_i|| / ||x||``. Tight where
+    the projection is linear across the node (then ``r_i = L v_i``); also proposes the
+    column at the top right singular vector of ``L`` when it lies in the node."""
+    R = np.stack([np.stack([s.projection(i, j) for i in vids], axis=1) for j in entries])
+    try:
+        L = np.linalg.solve(Ws.T, np.swapaxes(R, 1, 2)).swapaxes(1, 2)  # L Ws = R
+    except np.linalg.LinAlgError:
+        return np.full(len(entries), np.inf)
+    E = np.linalg.norm(R - L @ Ws, axis=1).max(axis=1)
+    _, sv, Wt = np.linalg.svd(L)
+    # rounding of r_i = c_i + A^T mu_i is relative to ||c_i|| + ||r_i|| (||A^T mu|| <= both)
+    Cn = np.linalg.norm(s.B[entries] @ Ws, axis=1).max(axis=1)
+    scale = Cn + np.linalg.norm(R, axis=1).max(axis=1) + sv[:, 0]
+    out = (sv[:, 0] + (E + 1e-14 * scale) / h) * (1 + H_MARGIN) * s.slack
+    top = int(np.argmax(out))
+    if out[top] > s.tau:  # the node's likely maximiser: an incumbent candidate
+        w = Wt[top, 0]
+        a = np.linalg.solve(Ws, w)
+        if np.all(a >= 0) or np.all(a <= 0):
+            s.exact(int(entries[top]), w * np.sign(a.sum()))
+    return out
 
 
 def _ascend(s: _Search, e, iters=20):
@@ -286,7 +369,8 @@ def _ascend(s: _Search, e, iters=20):
         if nx == 0:
             return
         w = x / nx
-        _, cands, n = _cells.max_projection(s.F, s.Lam @ w, s.patterns, s.a, s.b, n_seed=4)
+        _, cands, n = _cells.max_projection(s.F, s.Lam @ w, s.patterns, s.a, s.b, n_seed=16,
+                                            iters=20)
         s.n_nnls += n
         if not cands:
             return
@@ -308,18 +392,19 @@ def _seed(s: _Search, seeds):
                 starts.append(e / np.linalg.norm(e))
     k = s.Lam.shape[1]
     for w in np.eye(k):
-        _, cands, n = _cells.max_projection(s.F, s.Lam @ w, s.patterns, s.a, s.b, n_seed=4)
+        _, cands, n = _cells.max_projection(s.F, s.Lam @ w, s.patterns, s.a, s.b, n_seed=16,
+                                            iters=20)
         s.n_nnls += n
         if cands:
             starts.append(cands[0][1])
     vals = [s.true_value(e) for e in starts]
-    for t in np.argsort(vals)[::-1][:4]:
-        _ascend(s, starts[t])
+    for t in np.argsort(vals)[::-1][:2]:
+        _ascend(s, starts[t], iters=4)
 
 
 def _polish(s: _Search):
     """Alternating maximisation from the best few columns found (better columns; the bound
     is unaffected)."""
-    top = sorted(s.cands.values(), key=lambda c: -c[0])[:3]
+    top = sorted(s.cands.values(), key=lambda c: -c[0])[:1]
     for _, e in top:
-        _ascend(s, e, iters=5)
+        _ascend(s, e, iters=3)
