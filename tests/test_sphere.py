@@ -118,3 +118,38 @@ def test_target_and_budget_keep_the_bound_valid():
     assert not cut.closed and cut.rho_upper >= ref and cut.n_nodes == 2
     with pytest.raises(ValueError, match="Lam"):
         price_sphere(Lam[:, :1], V, F, 1.0, 0.0, P)
+
+
+@pytest.mark.blas_sensitive
+@pytest.mark.parametrize("k, d, bias", [(2, 3, 0.0), (3, 3, 0.0), (2, 4, 0.0), (3, 2, 1.0)])
+def test_column_generation_matches_pattern_program(k, d, bias):
+    """N = 4, k = 2 / 3, rank 3 / 4: column generation with the sphere pricing is certified,
+    reports exact pricing, and its objective equals the exact pattern program's (1e-6)."""
+    import warnings
+
+    from conic_dnn.two_layer.column_generation import solve_column_generation
+
+    p = _problem(0, 4, d, bias, "relu", k=k)
+    res = solve_column_generation(p)
+    assert res.certified and res.exact and res.info["pricing"] == "cells_sphere"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = cd.solve(p, method="pattern")
+    assert res.objective == pytest.approx(ref.objective, rel=1e-6)
+    assert res.lower_bound <= ref.objective * (1 + 1e-7)
+
+
+@pytest.mark.blas_sensitive
+@pytest.mark.parametrize("k, d, bias", [(2, 3, 0.0), (3, 3, 1.0)])
+def test_column_generation_certified_beats_training(k, d, bias):
+    """N = 8, rank 3 / 4: certified, and its loss is not above multi-start L-BFGS of a wide
+    network (whose loss the certified lower bound must not exceed either)."""
+    from conic_dnn.training.gradient import train_lbfgs
+    from conic_dnn.two_layer.column_generation import solve_column_generation
+
+    p = _problem(1, 8, d, bias, "relu", k=k)
+    res = solve_column_generation(p)
+    assert res.certified and res.exact
+    trained = train_lbfgs(p, [16], n_starts=4, seed=0, max_iter=2000).objective
+    assert res.objective <= trained * (1 + 1e-6)
+    assert res.lower_bound <= trained

@@ -331,12 +331,13 @@ def _push(s: _Search, heap, vids, live, dropped) -> float:
 
 
 def _linear_bound(s: _Search, vids, Ws, entries, h) -> np.ndarray:
-    """Per entry, ``sigma_1(L) + max_i ||r_i - L v_i|| / h`` with ``r_i`` the exact projections
-    at the vertices and ``L = R V^{-1}`` (any ``L`` is valid).
+    """Per entry, ``max_{w in node} ||L w|| + max_i ||r_i - L v_i|| / h`` with ``r_i`` the
+    exact projections at the vertices and ``L = R V^{-1}`` (any ``L`` is valid; the maximum
+    over the node by :func:`_node_max` for k <= 3, ``sigma_1(L)`` above).
 
     Valid: with ``x = sum a_i v_i`` and ``mu = sum a_i mu_i / ||x|| >= 0`` (``mu_i`` the NNLS
     multipliers, ``r_i = c_P(v_i) + A^T mu_i``), ``g_P(x / ||x||) <= ||c_P(x) + A^T mu|| / ..
-    = ||sum a_i r_i|| / ||x|| <= sigma_1(L) + sum a_i ||r_i - L v_i|| / ||x||``. Tight where
+    = ||sum a_i r_i|| / ||x|| <= ||L w|| + sum a_i ||r_i - L v_i|| / ||x||``. Tight where
     the projection is linear across the node (then ``r_i = L v_i``); also proposes the
     column at the top right singular vector of ``L`` when it lies in the node."""
     R = np.stack([np.stack([s.projection(i, j) for i in vids], axis=1) for j in entries])
@@ -346,6 +347,9 @@ def _linear_bound(s: _Search, vids, Ws, entries, h) -> np.ndarray:
         return np.full(len(entries), np.inf)
     E = np.linalg.norm(R - L @ Ws, axis=1).max(axis=1)
     _, sv, Wt = np.linalg.svd(L)
+    if Ws.shape[0] <= 3:  # max of ||L w|| over the node itself (at most sigma_1)
+        sv = sv.copy()
+        sv[:, 0] = [_node_max(Lj, Ws, Wj[0], sj) for Lj, Wj, sj in zip(L, Wt, sv[:, 0])]
     # rounding of r_i = c_i + A^T mu_i is relative to ||c_i|| + ||r_i|| (||A^T mu|| <= both)
     Cn = np.linalg.norm(s.B[entries] @ Ws, axis=1).max(axis=1)
     scale = Cn + np.linalg.norm(R, axis=1).max(axis=1) + sv[:, 0]
@@ -357,6 +361,39 @@ def _linear_bound(s: _Search, vids, Ws, entries, h) -> np.ndarray:
         if np.all(a >= 0) or np.all(a <= 0):
             s.exact(int(entries[top]), w * np.sign(a.sum()))
     return out
+
+
+_IN_TOL = 1e-9  # membership of a maximiser in a node: ambiguous cases count as inside (safe)
+
+
+def _arc_max(L, p, q) -> float:
+    """``max ||L w||`` over unit ``w`` on the arc from unit ``p`` to unit ``q`` (< pi): the
+    restricted 2 x 2 form's top eigenvector if it lies on the arc, else an endpoint."""
+    ends = max(float(np.linalg.norm(L @ p)), float(np.linalg.norm(L @ q)))
+    e2 = q - (q @ p) * p
+    n2 = np.linalg.norm(e2)
+    if n2 <= 1e-12:
+        return ends
+    E = np.column_stack([p, e2 / n2])
+    lam, Y = np.linalg.eigh((L @ E).T @ (L @ E))
+    t = np.arctan2(Y[1, 1], Y[0, 1]) % np.pi
+    T = np.arctan2(n2, q @ p)
+    if t <= T + _IN_TOL or t >= np.pi - _IN_TOL:
+        return max(ends, float(np.sqrt(max(lam[1], 0.0))))
+    return ends
+
+
+def _node_max(L, Ws, w_top, s_top) -> float:
+    """``max ||L w||`` over the unit vectors of the cone of ``Ws`` (k = 2, 3): ``s_top`` when
+    the top right singular vector ``w_top`` (either sign) lies in it, else the maximum over
+    the boundary arcs (a local maximum of a quadratic form on the sphere is a top
+    eigenvector). Never below the true maximum (ambiguous memberships count as inside)."""
+    a = np.linalg.solve(Ws, w_top)
+    tol = _IN_TOL * np.abs(a).max()
+    if np.all(a >= -tol) or np.all(a <= tol):
+        return float(s_top)
+    k = Ws.shape[1]
+    return max(_arc_max(L, Ws[:, i], Ws[:, j]) for i, j in itertools.combinations(range(k), 2))
 
 
 def _ascend(s: _Search, e, iters=20):
