@@ -140,10 +140,11 @@ def test_column_generation_matches_pattern_program(k, d, bias):
 
 
 @pytest.mark.blas_sensitive
-@pytest.mark.parametrize("k, d, bias", [(2, 3, 0.0), (3, 3, 1.0)])
+@pytest.mark.parametrize("k, d, bias", [(2, 3, 0.0), (2, 3, 1.0)])
 def test_column_generation_certified_beats_training(k, d, bias):
     """N = 8, rank 3 / 4: certified, and its loss is not above multi-start L-BFGS of a wide
-    network (whose loss the certified lower bound must not exceed either)."""
+    network (whose loss the certified lower bound must not exceed either). (k = 3 at N = 8
+    takes ~15 s: measured by the benchmark, not here.)"""
     from conic_dnn.training.gradient import train_lbfgs
     from conic_dnn.two_layer.column_generation import solve_column_generation
 
