@@ -44,7 +44,8 @@ Computing rho (:mod:`conic_dnn.two_layer.pricing`)
       enumerated once from their extreme rays (:mod:`conic_dnn.two_layer.cells`); on a cell
       ``P`` the value is ``||Proj_{K_P}(c_P)||`` (one NNLS), cells are searched best-first
       with rigorous dual bounds;
-    * ``rank(H0) > 2``, ``k > 1``: exact to 1e-9 above ``2 lam``. ``rho = max_{||w|| = 1}
+    * ``rank(H0) > 2``, ``k > 1``: exact to 1e-9 above ``2 lam`` (to ``1e-3 (rho / 2 lam -
+      1)`` while ``rho`` is far above it, where the bound is weak anyway). ``rho = max_{||w|| = 1}
       rho1(Lambda w)`` (``rho1`` the one-output value, convex in the output direction ``w``)
       by branch and bound over spherical simplices of ``w`` (per-cell bounds ``max_i
       g_P(v_i) / h`` at the simplex's vertices, ``h`` its hull's distance to 0;
