@@ -240,6 +240,12 @@ def summarise(exact, multi, losses, auto):
     both = [r for r in exact if r["speedup"] is not None]
     out["pe_speedup_min"] = float(min(r["speedup"] for r in both)) if both else None
     out["pe_speedup_median"] = float(np.median([r["speedup"] for r in both])) if both else None
+    out["pe_speedup_by_N"] = {
+        str(N): {"min": float(min(r["speedup"] for r in both if r["N"] == N)),
+                 "median": float(np.median([r["speedup"] for r in both if r["N"] == N])),
+                 "instances": sum(r["N"] == N for r in both)}
+        for N in sorted({r["N"] for r in both})}
+    out["exact_certified"] = f"{sum(r['certified'] for r in exact)}/{len(exact)}"
     out["pe_max_abs_objective_diff"] = (float(max(abs(r["objective_diff"]) for r in both))
                                         if both else None)
     out["multi_bounds_valid"] = f"{sum(r['bound_valid'] for r in multi)}/{len(multi)}"

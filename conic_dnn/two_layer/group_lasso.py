@@ -253,8 +253,9 @@ def _active_set_k1(ls, max_iter=None):
     ``[[G_SS, beta s_S], [beta s_S^T, beta^2 N + tau]] [v_S; c] = [A_S^T y - tau theta;
     beta 1^T y]``; a step to it stops at the best point where an atom changes sign (that atom
     leaves), and when the signs hold the most violating atom (``|g_j| > tau``,
-    ``g = A^T (A v + beta c 1 - y)``) enters. Returns False when a system is singular or the
-    iteration limit is hit (the caller then uses the block-descent master)."""
+    ``g = A^T (A v + beta c 1 - y)``) enters (dependent columns: the least-norm solution of
+    the system). Returns False when the iteration limit is hit (the caller then uses the
+    block-descent master)."""
     G, AtY, s, tau, beta, N = ls.G, ls.AtY[:, 0], ls.s, ls.N * ls.lam, ls.beta, ls.N
     yty = float(ls.Y[:, 0] @ ls.Y[:, 0])
     ysum = float(ls.ysum[0])
@@ -262,7 +263,7 @@ def _active_set_k1(ls, max_iter=None):
     v = ls.V[:, 0].copy()
     c = float(ls.c[0]) if beta > 0 else 0.0
     live = ls.live
-    max_iter = 4 * m + 20 if max_iter is None else max_iter
+    max_iter = 2 * m + 20 if max_iter is None else max_iter
     nb = beta > 0
 
     def fval(S, vS, cc):
@@ -288,25 +289,25 @@ def _active_set_k1(ls, max_iter=None):
             rhs[n] = beta * ysum
         try:
             x = np.linalg.solve(M, rhs) if n + nb else np.zeros(0)
-        except np.linalg.LinAlgError:
-            return False
+        except np.linalg.LinAlgError:  # dependent columns: the least-norm solution
+            x = np.linalg.lstsq(M, rhs, rcond=None)[0]
         if not np.all(np.isfinite(x)):
             return False
         vn, cn = x[:n], (float(x[n]) if nb else 0.0)
         vS = v[S]
         flip = np.flatnonzero(np.sign(vn) != theta)
         if len(flip):  # the segment leaves the orthant: best of the crossing points and the end
-            ts = -vS[flip] / (vn[flip] - vS[flip])
-            ts = ts[(ts > 0) & (ts < 1)]
-            best_t, best_f = 1.0, fval(S, vn, cn)
-            for t in ts:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tf = -vS[flip] / (vn[flip] - vS[flip])
+            inside = (tf > 0) & (tf < 1)
+            best_t, best_f, best_j = 1.0, fval(S, vn, cn), -1
+            for t, jf in zip(tf[inside], flip[inside]):
                 ft = fval(S, vS + t * (vn - vS), c + t * (cn - c))
                 if ft < best_f:
-                    best_t, best_f = float(t), ft
+                    best_t, best_f, best_j = float(t), ft, int(jf)
             vnew = vS + best_t * (vn - vS)
-            if best_t < 1.0:  # snap the crossing atom to zero
-                jz = int(np.argmin(np.abs(vnew) / np.maximum(np.abs(vS - vn), 1e-300)))
-                vnew[jz] = 0.0
+            if best_j >= 0:  # the crossing atom is exactly zero there
+                vnew[best_j] = 0.0
             v[S] = vnew
             c = c + best_t * (cn - c)
             keep = v[S] != 0

@@ -43,15 +43,11 @@ def _groups(problem, U, v):
     return list(out.values())
 
 
-def refine_directions(problem, U, V, c, max_steps: int = 30):
-    """``(U_new (d', J), V_new (J, 1), c_new)`` or ``None``: the Newton-refined neurons of a
-    one-output master solution (``V`` (m, 1), ``c`` (1,)), unit directions in ``U_new``."""
-    H0, N, lam, beta, loss = problem.H0, problem.N, problem.lam, problem.bias, problem.loss
-    Y = np.asarray(problem.Y, dtype=float)
-    groups = _groups(problem, U, np.asarray(V, dtype=float)[:, 0])
-    if not groups:
-        return None
-    Bs, Ms, zs, cons = [], [], [], []
+def _setup(problem, groups):
+    """Face bases, the design ``M`` (with the bias column), the cell constraints ``C x >= 0``
+    (block diagonal) and the start ``z``; None when a face is a point."""
+    H0 = problem.H0
+    Bs, Ms, zs, Cs = [], [], [], []
     for sgn, pat, zero, w in groups:
         A0 = H0[zero]
         if len(A0):
@@ -66,49 +62,46 @@ def refine_directions(problem, U, V, c, max_steps: int = 30):
         Bs.append(B)
         Ms.append(sgn * (D[:, None] * H0) @ B)
         zs.append(B.T @ w)
-        # stay in the cell: S_i H0_i B z >= 0 on the rows off the face
         S = np.where(pat, 1.0, -1.0)
-        cons.append((S[~zero, None] * H0[~zero]) @ B)
-    sizes = [B.shape[1] for B in Bs]
-    cuts = np.cumsum([0] + sizes)
-    M = np.hstack(Ms)
-    nb = int(beta > 0)
-    if nb:
-        M = np.hstack([M, beta * np.ones((N, 1))])
-    x = np.concatenate(zs + ([np.asarray(c, dtype=float)[:1]] if nb else []))
-    J = len(groups)
+        Cs.append((S[~zero, None] * H0[~zero]) @ B)  # off the face: stay on the cell's side
+    return Bs, Ms, zs, Cs
+
+
+def _newton(problem, M, x, C, cuts, nb, max_steps):
+    """Damped Newton on the smooth restricted problem; a step is cut where a cell constraint
+    becomes active (returns ``(x, blocked)``: blocked when that happened)."""
+    lam, loss, Y = problem.lam, problem.loss, np.asarray(problem.Y, float)
+    J = len(cuts) - 1
+    gid = np.repeat(np.arange(J), np.diff(cuts))
+    nz = len(gid)
+
+    def norms(x):
+        return np.sqrt(np.bincount(gid, weights=x[:nz] ** 2, minlength=J))
 
     def value(x):
         Z = (M @ x)[:, None]
-        pen = sum(np.linalg.norm(x[cuts[i]:cuts[i + 1]]) for i in range(J))
-        return loss.value(Z, Y) + 2 * lam * pen + (lam * x[-1] ** 2 if nb else 0.0)
+        return (loss.value(Z, Y) + 2 * lam * float(norms(x).sum())
+                + (lam * float(x[-1]) ** 2 if nb else 0.0))
 
-    def feasible(x):
-        return all(np.all(cons[i] @ x[cuts[i]:cuts[i + 1]] >= 0) for i in range(J))
-
-    if not feasible(x):
-        return None
     f0 = value(x)
-    alive = np.ones(J, dtype=bool)
     for _ in range(max_steps):
+        nrm = norms(x)
+        alive = nrm > 0
         Z = (M @ x)[:, None]
         g = M.T @ loss.gradient(Z, Y)[:, 0]
         h = row_hessians(loss, Z, Y)[:, 0, 0]
         H = M.T @ (h[:, None] * M)
         for i in np.flatnonzero(alive):
-            zi = x[cuts[i]:cuts[i + 1]]
-            n = np.linalg.norm(zi)
-            wi = zi / n
-            g[cuts[i]:cuts[i + 1]] += 2 * lam * wi
-            H[cuts[i]:cuts[i + 1], cuts[i]:cuts[i + 1]] += 2 * lam * (
-                np.eye(sizes[i]) - np.outer(wi, wi)) / n
+            sl = slice(cuts[i], cuts[i + 1])
+            wi = x[sl] / nrm[i]
+            g[sl] += 2 * lam * wi
+            H[sl, sl] += 2 * lam * (np.eye(len(wi)) - np.outer(wi, wi)) / nrm[i]
         if nb:
             g[-1] += 2 * lam * x[-1]
             H[-1, -1] += 2 * lam
-        dead = np.concatenate([np.full(sizes[i], not alive[i]) for i in range(J)]
-                              + ([np.array([False])] if nb else []))
+        dead = np.concatenate([~alive[gid], np.zeros(nb, dtype=bool)])
         if np.abs(g[~dead]).max(initial=0.0) <= 1e-13 * lam:
-            break
+            return x, False
         H[dead] = 0.0
         H[:, dead] = 0.0
         H[dead, dead] = 1.0
@@ -116,28 +109,63 @@ def refine_directions(problem, U, V, c, max_steps: int = 30):
         try:
             step = -np.linalg.solve(H + 1e-14 * np.abs(np.diag(H)).max() * np.eye(len(x)), g)
         except np.linalg.LinAlgError:
-            break
-        t = 1.0
+            return x, False
+        cx, cd = C @ x, C @ step
+        neg = cd < 0
+        t_max = float(np.min(-cx[neg] / cd[neg], initial=np.inf))
+        t = min(1.0, max(t_max, 0.0))
+        blocked = t_max < 1.0
         for _ in range(40):
             xn = x + t * step
-            for i in np.flatnonzero(alive):  # a vanishing neuron leaves
-                if np.linalg.norm(xn[cuts[i]:cuts[i + 1]]) <= 1e-9 * np.linalg.norm(
-                        x[cuts[i]:cuts[i + 1]]):
-                    xn[cuts[i]:cuts[i + 1]] = 0.0
-            if feasible(xn):
-                fn = value(xn)
-                if fn <= f0 + (4e-16 * abs(f0) if t == 1.0 else 0.0):
-                    break
+            fn = value(xn)
+            if fn <= f0 + (4e-16 * abs(f0) if t == 1.0 else 0.0):
+                break
             t *= 0.5
         else:
-            break
+            return x, False
         x, f0 = xn, min(f0, fn)
-        alive = np.array([np.any(x[cuts[i]:cuts[i + 1]] != 0) for i in range(J)])
-    Ws = [Bs[i] @ x[cuts[i]:cuts[i + 1]] for i in range(J) if alive[i]]
-    if not Ws:
-        return None
-    W = np.array(Ws).T  # w_j = B_j z_j: direction in the cell, norm the outgoing |weight|
-    norms = np.linalg.norm(W, axis=0)
-    U_new = W / norms
-    V_new = (norms * np.array([groups[i][0] for i in range(J) if alive[i]]))[:, None]
-    return U_new, V_new, (x[-1:].copy() if nb else np.zeros(1))
+        if blocked and t == min(1.0, t_max):
+            return x, True
+    return x, False
+
+
+def refine_directions(problem, U, V, c, max_steps: int = 30, max_faces: int = 6):
+    """``(U_new (d', J), V_new (J, 1), c_new)`` or ``None``: the Newton-refined neurons of a
+    one-output master solution (``V`` (m, 1), ``c`` (1,)), unit directions in ``U_new``. A
+    step that reaches a new face of a cell stops there and the faces are recomputed (at most
+    ``max_faces`` times)."""
+    beta, N = problem.bias, problem.N
+    nb = int(beta > 0)
+    v = np.asarray(V, dtype=float)[:, 0]
+    cval = np.asarray(c, dtype=float)[:1]
+    for _ in range(max_faces):
+        groups = _groups(problem, U, v)
+        if not groups:
+            return None
+        setup = _setup(problem, groups)
+        if setup is None:
+            return None
+        Bs, Ms, zs, Cs = setup
+        sizes = [B.shape[1] for B in Bs]
+        cuts = np.cumsum([0] + sizes)
+        M = np.hstack(Ms + ([beta * np.ones((N, 1))] if nb else []))
+        C = np.zeros((sum(len(Ci) for Ci in Cs), len(M[0])))
+        r0 = 0
+        for i, Ci in enumerate(Cs):
+            C[r0:r0 + len(Ci), cuts[i]:cuts[i + 1]] = Ci
+            r0 += len(Ci)
+        x = np.concatenate(zs + ([cval] if nb else []))
+        if np.any(C @ x < -1e-12 * max(np.abs(C @ x).max(initial=0.0), 1e-300)):
+            return None
+        x, blocked = _newton(problem, M, x, C, cuts, nb, max_steps)
+        W = np.array([Bs[i] @ x[cuts[i]:cuts[i + 1]] for i in range(len(Bs))]).T
+        norms = np.linalg.norm(W, axis=0)
+        live = norms > 0
+        if not live.any():
+            return None
+        U = W[:, live] / norms[live]
+        v = norms[live] * np.array([g[0] for g in groups])[live]
+        cval = x[-1:].copy() if nb else np.zeros(1)
+        if not blocked:
+            break
+    return U, v[:, None], cval
