@@ -22,6 +22,14 @@ Restricted master
     Its solution is an explicit network (rows
     ``sqrt(||v_j||) u_j`` of ``W_1``, columns ``v_j / sqrt(||v_j||)`` of ``W_2``, zero ``v_j``
     dropped); the UPPER bound is that network's own forward-pass loss.
+Refinement (one output, cells enumerated, smooth loss)
+    Column generation alone converges linearly in its tail (each round's directions are the
+    maximisers for the last round's ``Lambda``). After each master the neurons are refined by
+    :func:`conic_dnn.two_layer.refine.refine_directions`: a Newton method over their directions
+    inside their cells and faces (the Pilanci-Ergen program restricted to the master's cells);
+    the refined network replaces the master's when its forward-pass loss is lower and its
+    directions join the dictionary. It changes only which network is priced: bounds and
+    certificates are computed exactly as for any other network.
 Dual and pricing
     With ``Lambda = -grad C(Z) = 2 (Y - Z) / N`` (N x k), the Lagrangian dual of the problem over
     *all* unit directions is (derivation: minimise ``C(Z) + <Lambda, Z>`` over ``Z``, each
