@@ -282,7 +282,8 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
         pricing bound); ``exact`` when the pricing is exact (identity activation,
         ``rank(H0) <= 2``, or one output); ``info``: ``iterations``, ``n_columns``,
         ``history_upper``, ``history_lower`` (best bound so far, per round), ``pricing``,
-        ``master_time``, ``pricing_time``, ``n_patterns``, ``master``, ``master_fallbacks``.
+        ``master_time``, ``pricing_time``, ``n_patterns``, ``master``, ``master_fallbacks``,
+        ``refine_time``.
 
     Raises
     ------
@@ -352,7 +353,7 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
     U, method = _initial(problem, n_init, n_add, rng, seed, pricing_kw)
     st = dict(pricing_time=time.perf_counter() - t0, hist_up=[], hist_lo=[], best_net=None,
               best_ub=np.inf, best_lb=-np.inf, info=None, it=0, method=method,
-              n_patterns=n_patterns, timed_out=False)
+              n_patterns=n_patterns, timed_out=False, refine_time=0.0)
     mast = _Master(problem, master, solver)
     # one output, cells enumerated: Newton over the directions inside their cells
     refine = problem.k == 1 and cells is not None and smooth(problem.loss)
@@ -369,7 +370,9 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
         net, keep = _network(problem, U, Vm, c)
         ub = loss_parameters(problem, net.weights)
         if refine:
+            t0 = time.perf_counter()
             net, ub, U, keep = _refined(problem, U, Vm, c, net, ub, keep)
+            st["refine_time"] += time.perf_counter() - t0
         if ub < st["best_ub"]:
             st["best_net"], st["best_ub"] = net, ub
         Lam = _dual_multiplier(problem, net.forward(problem.X)[-1], Lam_m)
@@ -440,5 +443,5 @@ def _finish(problem, st, tol, max_patterns, elapsed):
               "history_upper": st["hist_up"], "history_lower": st["hist_lo"],
               "pricing": method, "master_time": mast.time, "pricing_time": st["pricing_time"],
               "n_patterns": st["n_patterns"], "master": mast.kind,
-              "master_fallbacks": mast.fallbacks},
+              "master_fallbacks": mast.fallbacks, "refine_time": st["refine_time"]},
     )

@@ -287,14 +287,19 @@ def _active_set_k1(ls, max_iter=None):
             M[:n, n] = M[n, :n] = beta * s[S]
             M[n, n] = beta * beta * N + tau
             rhs[n] = beta * ysum
+        vS = v[S]
+        f_cur = fval(S, vS, c)
         try:
             x = np.linalg.solve(M, rhs) if n + nb else np.zeros(0)
-        except np.linalg.LinAlgError:  # dependent columns: the least-norm solution
-            x = np.linalg.lstsq(M, rhs, rcond=None)[0]
+        except np.linalg.LinAlgError:
+            x = None
+        if x is None or not np.all(np.isfinite(x)) or fval(
+                S, x[:n], float(x[n]) if nb else 0.0) > f_cur + 1e-14 * abs(f_cur):
+            # (nearly) dependent columns: the least-norm solution
+            x = np.linalg.lstsq(M, rhs, rcond=1e-12)[0]
         if not np.all(np.isfinite(x)):
             return False
         vn, cn = x[:n], (float(x[n]) if nb else 0.0)
-        vS = v[S]
         flip = np.flatnonzero(np.sign(vn) != theta)
         if len(flip):  # the segment leaves the orthant: best of the crossing points and the end
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -305,6 +310,8 @@ def _active_set_k1(ls, max_iter=None):
                 ft = fval(S, vS + t * (vn - vS), c + t * (cn - c))
                 if ft < best_f:
                     best_t, best_f, best_j = float(t), ft, int(jf)
+            if best_f > f_cur + 1e-14 * abs(f_cur):
+                return False  # no decrease: ill-conditioned (the caller falls back)
             vnew = vS + best_t * (vn - vS)
             if best_j >= 0:  # the crossing atom is exactly zero there
                 vnew[best_j] = 0.0
