@@ -264,15 +264,19 @@ def _active_set_k1(ls, max_iter=None):
     c = float(ls.c[0]) if beta > 0 else 0.0
     live = ls.live
     max_iter = 2 * m + 20 if max_iter is None else max_iter
+    blow_up = 1.001  # a step may raise the objective (a wrong sign at t = 1), not blow it up
     nb = beta > 0
 
-    def fval(S, vS, cc):
+    def fval(S, vS, cc, signs=None):
+        """The objective (with ``signs``: the signed model ``tau signs^T v`` for the
+        l1 term)."""
         q = float(vS @ (G[np.ix_(S, S)] @ vS)) if len(S) else 0.0
         lin = float(AtY[S] @ vS)
         if nb:
             q += 2 * beta * cc * float(s[S] @ vS) + (beta * beta * N + tau) * cc * cc
             lin += beta * ysum * cc
-        return 0.5 * q - lin + 0.5 * yty + tau * float(np.abs(vS).sum())
+        l1 = float(np.abs(vS).sum()) if signs is None else float(signs @ vS)
+        return 0.5 * q - lin + 0.5 * yty + tau * l1
 
     S = np.flatnonzero(v != 0)
     theta = np.sign(v[S])
@@ -294,8 +298,8 @@ def _active_set_k1(ls, max_iter=None):
         except np.linalg.LinAlgError:
             x = None
         if x is None or not np.all(np.isfinite(x)) or fval(
-                S, x[:n], float(x[n]) if nb else 0.0) > f_cur + 1e-14 * abs(f_cur):
-            # (nearly) dependent columns: the least-norm solution
+                S, x[:n], float(x[n]) if nb else 0.0, theta) > f_cur + 1e-9 * abs(f_cur):
+            # the signed model rose: (nearly) dependent columns, take the least-norm solution
             x = np.linalg.lstsq(M, rhs, rcond=1e-12)[0]
         if not np.all(np.isfinite(x)):
             return False
@@ -310,8 +314,8 @@ def _active_set_k1(ls, max_iter=None):
                 ft = fval(S, vS + t * (vn - vS), c + t * (cn - c))
                 if ft < best_f:
                     best_t, best_f, best_j = float(t), ft, int(jf)
-            if best_f > f_cur + 1e-14 * abs(f_cur):
-                return False  # no decrease: ill-conditioned (the caller falls back)
+            if best_f > blow_up * abs(f_cur) + 1e-12:
+                return False  # a blow-up: ill-conditioned (the caller falls back)
             vnew = vS + best_t * (vn - vS)
             if best_j >= 0:  # the crossing atom is exactly zero there
                 vnew[best_j] = 0.0
