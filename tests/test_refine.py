@@ -77,3 +77,13 @@ def test_refined_network_is_its_model_and_not_worse():
     Z = np.maximum(p.H0 @ Ur, 0) @ Vr
     model = np.mean((Z - p.Y) ** 2) + 2 * p.lam * np.abs(Vr).sum()
     assert after == pytest.approx(model, rel=1e-12)
+
+
+def test_forgetting_columns_after_refinement():
+    """A dictionary past its cap is pruned right after a refinement appended columns the
+    master has not seen (its warm start is shorter than the dictionary): still certified, and
+    the objective matches the Pilanci-Ergen optimum."""
+    p = _problem(1, 12, 4, 0.0)
+    res = solve_column_generation(p, n_init=0, n_add=1)  # cap 2 N + 20 = 44 columns
+    assert res.certified and res.info["iterations"] > 1
+    assert res.objective == pytest.approx(_pilanci_ergen(p), rel=1e-6)

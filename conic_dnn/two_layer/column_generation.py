@@ -218,8 +218,8 @@ class _Master:
         return Vm, c, info, Lam
 
     def forget(self, keep):
-        if self.V is not None:
-            self.V = self.V[keep]
+        if self.V is not None:  # (refined columns appended after the master are not in V)
+            self.V = self.V[keep[:len(self.V)]]
 
 
 def _dual_multiplier(problem, Z, Lam_master):
