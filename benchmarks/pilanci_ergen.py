@@ -47,7 +47,7 @@ def config(quick: bool) -> dict:
     if quick:
         return {"exact": [("gauss", 3, 0.0, 8, 0)], "pe_max_cells": 400,
                 "multi": [(2, 3, 0.0, 4, 0)], "losses": [("logistic", 2, 1.0, 16, 0)],
-                "auto": [(1, 3, 0.0, 8, 0)], "train_starts": 3}
+                "auto": [(1, 3, 0.0, 8, 0, "mse")], "train_starts": 3}
     exact = []
     for N in (8, 16, 32):
         for ds, d, bias in (("gauss", 3, 0.0), ("gauss", 4, 0.0), ("gauss", 2, 1.0),
@@ -64,7 +64,8 @@ def config(quick: bool) -> dict:
              for N in (4, 8, 16) for s in (0,)]
     losses = [(loss, d, b, N, 0) for loss in ("logistic", "hinge", "huber")
               for d, b in ((2, 0.0), (3, 1.0)) for N in (16, 32)]
-    auto = [(k, 3, 0.0, N, 0) for k in (1, 2) for N in (6, 10)]
+    auto = [(k, 3, 0.0, N, 0, "mse") for k in (1, 2) for N in (6, 10)]
+    auto += [(1, 4, 0.0, 8, 0, "mse"), (1, 4, 0.0, 16, 0, "mse"), (1, 3, 0.0, 16, 0, "logistic")]
     return {"exact": exact, "pe_max_cells": 2500, "multi": multi, "losses": losses,
             "auto": auto, "train_starts": 5}
 
@@ -206,23 +207,26 @@ def run_losses(cfg):
 
 def run_auto(cfg):
     rows = []
-    for k, d, bias, N, seed in cfg["auto"]:
-        X, Y = data("gauss", N, d, k, seed)
-        p = cd.Problem(X, Y, 2, LAM, bias=bias)
+    for k, d, bias, N, seed, loss in cfg["auto"]:
+        X, Y = data("gauss", N, d, k, seed, loss)
+        p = cd.Problem(X, Y, 2, LAM if loss == "mse" else 0.01, loss=loss, bias=bias)
         for method in ("auto", "column_generation", "pattern", "lifted"):
             if method == "pattern" and pattern_time_estimate(p) > 60:
-                rows.append({"k": k, "d": d, "N": N, "method": method, "skipped": True})
+                rows.append({"k": k, "d": d, "N": N, "loss": loss, "method": method,
+                             "skipped": True})
                 continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 t0 = time.perf_counter()
                 res = cd.solve(p, method=method, force=True)
                 t = time.perf_counter() - t0
-            rows.append({"k": k, "d": d, "N": N, "method": method, "skipped": False,
+            rows.append({"k": k, "d": d, "N": N, "loss": loss, "method": method,
+                         "skipped": False,
                          "chosen": res.method, "certified": res.certified,
                          "objective": res.objective, "rel_gap": res.gap / abs(res.objective),
                          "time": t})
-            print(f"  auto-grid k={k} d={d} N={N} {method}: cert {res.certified} {t:.2f} s",
+            print(f"  auto-grid {loss} k={k} d={d} N={N} {method}: cert {res.certified} "
+                  f"{t:.2f} s",
                   flush=True)
     return rows
 
@@ -236,6 +240,12 @@ def summarise(exact, multi, losses, auto):
     both = [r for r in exact if r["speedup"] is not None]
     out["pe_speedup_min"] = float(min(r["speedup"] for r in both)) if both else None
     out["pe_speedup_median"] = float(np.median([r["speedup"] for r in both])) if both else None
+    out["pe_speedup_by_N"] = {
+        str(N): {"min": float(min(r["speedup"] for r in both if r["N"] == N)),
+                 "median": float(np.median([r["speedup"] for r in both if r["N"] == N])),
+                 "instances": sum(r["N"] == N for r in both)}
+        for N in sorted({r["N"] for r in both})}
+    out["exact_certified"] = f"{sum(r['certified'] for r in exact)}/{len(exact)}"
     out["pe_max_abs_objective_diff"] = (float(max(abs(r["objective_diff"]) for r in both))
                                         if both else None)
     out["multi_bounds_valid"] = f"{sum(r['bound_valid'] for r in multi)}/{len(multi)}"
@@ -248,7 +258,8 @@ def summarise(exact, multi, losses, auto):
     cells = {}
     for r in auto:
         if not r.get("skipped"):
-            cells.setdefault((r["k"], r["d"], r["N"]), {})[r["method"]] = r
+            key = (r["k"], r["d"], r["N"], r.get("loss", "mse"))
+            cells.setdefault(key, {})[r["method"]] = r
     per_method = {m: 0 for m in ("auto", "column_generation", "pattern", "lifted")}
     worst_ratio = 0.0
     for inst in cells.values():

@@ -154,6 +154,28 @@ def table() -> str:
                 f"rank(H0) = 2) | certified; width range; N = 8 (N^2/4 = 16); N = {nmax} "
                 f"(N^2/4 = {nmax * nmax // 4}) | {len(widths)}/{len(sp)}; {min(widths)}-"
                 f"{max(widths)}; <= {max(n8, default=0)}; <= {max(wmax, default=0)} |")
+    pe = _load("pilanci_ergen")
+    if pe:
+        s = pe["summary"]
+        by_n = s.get("pe_speedup_by_N") or {}
+        per_n = ", ".join(f"N = {n}: {_f(v['min'], '.1f')}-{_f(v['median'], '.1f')}x"
+                          for n, v in by_n.items())
+        lines.append(
+            f"| pilanci_ergen (depth 2, one output, squared loss, rank 3-5, N = 8..64) | "
+            f"certified; time Pilanci-Ergen program (cvxpy + Clarabel) / column generation "
+            f"where both finish (min-median per N); max objective difference | "
+            f"{s.get('exact_certified', s.get('exact_rank_le4_certified'))}; "
+            f"{per_n or _f(s.get('pe_speedup_median'), '.1f')}; "
+            f"{_f(s.get('pe_max_abs_objective_diff'), '.1e')} |")
+        auto = s.get("auto_certified_per_method", {})
+        lines.append(
+            f"| pilanci_ergen: other losses; k > 1; `method=\"auto\"` | logistic / hinge / "
+            f"Huber certified; k in {{2, 3}} certified, bounds valid; auto grid: certified by "
+            f"auto / column generation / pattern, worst time auto / fastest certifying | "
+            f"{s.get('losses_certified')}; {s.get('multi_certified')}, "
+            f"{s.get('multi_bounds_valid')}; {auto.get('auto')} / "
+            f"{auto.get('column_generation')} / {auto.get('pattern')}, "
+            f"{_f(s.get('auto_worst_time_ratio'), '.2f')}x |")
     missing = [n for n in ("two_layer", "deep", "solvers", "pruning", "size", "resolve")
                if not _load(n)]
     if missing:

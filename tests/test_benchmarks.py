@@ -158,3 +158,19 @@ def test_sparsity_sigterm_leaves_no_workers(tmp_path):
                  and "Z" not in Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1][:3]}
         time.sleep(0.2)
     assert not alive, f"workers still running after SIGTERM: {sorted(alive)}"
+
+
+@pytest.mark.slow
+def test_pilanci_ergen_quick(tmp_path):
+    """``python benchmarks/pilanci_ergen.py --quick``: every exact row certified, its objective
+    within 1e-6 (relative) of the Pilanci-Ergen program's, the auto rows carry their loss."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "pilanci_ergen.py"), "--quick", "--out",
+         str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=BENCHMARKS.parent)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    data = json.loads((tmp_path / "pilanci_ergen_quick.json").read_text())
+    assert data["benchmark"] == "pilanci_ergen" and data["quick"] is True
+    for row in data["rows"]:
+        assert row["certified"] and abs(row["objective_diff"]) <= 1e-6
+    assert data["auto"] and all(r["loss"] == "mse" for r in data["auto"])
+    assert data["summary"]["pe_speedup_by_N"]

@@ -5,9 +5,10 @@
 ``(1/N) ||. - Y||^2`` for the numpy master). :func:`master_numpy` (block
 descent with the exact group soft-threshold ``v_j = max(0, 1 - N lam / ||g_j||) g_j /
 ||a_j||^2``, then a damped Newton polish on the support; stops on a duality gap of 1e-12 and a
-KKT residual of 1e-9) is the default for one output; :func:`master_cvxpy` (an SOCP) is the
-reference, the fallback and the master of every other loss (it also returns the multiplier
-``Lambda`` of ``Z = A V + bias 1 c^T``).
+KKT residual of 1e-9; for one output an exact active-set solve, :func:`_active_set_k1`, runs
+first and the block descent only when it fails) is the default for the squared loss;
+:func:`master_cvxpy` (an SOCP) is the reference, the fallback and the master of every other
+loss (it also returns the multiplier ``Lambda`` of ``Z = A V + bias 1 c^T``).
 """
 
 from __future__ import annotations
@@ -213,9 +214,17 @@ def master_numpy(problem, U, V0=None, c0=None, *, gap_tol=1e-12, kkt_tol=1e-9,
     lam``) is at most ``gap_tol`` relative AND the KKT residual (``A_j^T Lambda = 2 lam v_j /
     ||v_j||`` on the support, ``<= 2 lam`` off it, ``beta Lambda^T 1 = 2 lam c``) is at most
     ``kkt_tol`` relative to ``2 lam``; otherwise ``converged`` is False (the caller falls back
-    to the cvxpy master). Warm start: ``V0`` rows aligned with the columns of ``U``.
+    to the cvxpy master). Warm start: ``V0`` rows aligned with the columns of ``U``. One
+    output: the exact active-set solve :func:`_active_set_k1` (warm-started on the support of
+    ``V0``) is tried first, under the same convergence test.
     """
     ls = _Lasso(problem, U, V0, c0)
+    if ls.k == 1 and _active_set_k1(ls):
+        P, gap, res = ls.certificate()
+        if gap <= gap_tol * max(P, 1e-300) and res <= kkt_tol:
+            return ls.V, ls.c, SolveInfo("optimal", "numpy", P, [("numpy", "optimal")],
+                                         iterations=1), True
+        ls = _Lasso(problem, U, V0, c0)
     idx_all = np.flatnonzero(ls.live)
     P = np.inf
     for rounds in range(1, max_rounds + 1):
@@ -234,3 +243,97 @@ def master_numpy(problem, U, V0=None, c0=None, *, gap_tol=1e-12, kkt_tol=1e-9,
                                          iterations=rounds), True
     return ls.V, ls.c, SolveInfo("not converged", "numpy", P, [("numpy", "max_rounds")],
                                  iterations=max_rounds), False
+
+
+def _active_set_k1(ls, max_iter=None):
+    """Exact active-set (feature-sign) solve of the one-output squared-loss master, in place
+    on ``ls`` (a :class:`_Lasso`). Scaled by ``N / 2`` the master is
+    ``1/2 ||A v + beta c 1 - y||^2 + tau ||v||_1 + tau c^2 / 2``, ``tau = N lam``: on a
+    support ``S`` with signs ``theta`` its minimiser solves
+    ``[[G_SS, beta s_S], [beta s_S^T, beta^2 N + tau]] [v_S; c] = [A_S^T y - tau theta;
+    beta 1^T y]``; a step to it stops at the best point where an atom changes sign (that atom
+    leaves), and when the signs hold the most violating atom (``|g_j| > tau``,
+    ``g = A^T (A v + beta c 1 - y)``) enters (dependent columns: the least-norm solution of
+    the system). Returns False when the iteration limit is hit (the caller then uses the
+    block-descent master)."""
+    G, AtY, s, tau, beta, N = ls.G, ls.AtY[:, 0], ls.s, ls.N * ls.lam, ls.beta, ls.N
+    yty = float(ls.Y[:, 0] @ ls.Y[:, 0])
+    ysum = float(ls.ysum[0])
+    m = len(AtY)
+    v = ls.V[:, 0].copy()
+    c = float(ls.c[0]) if beta > 0 else 0.0
+    live = ls.live
+    max_iter = 2 * m + 20 if max_iter is None else max_iter
+    blow_up = 1.001  # a step may raise the objective (a wrong sign at t = 1), not blow it up
+    nb = beta > 0
+
+    def fval(S, vS, cc, signs=None):
+        """The objective (with ``signs``: the signed model ``tau signs^T v`` for the
+        l1 term)."""
+        q = float(vS @ (G[np.ix_(S, S)] @ vS)) if len(S) else 0.0
+        lin = float(AtY[S] @ vS)
+        if nb:
+            q += 2 * beta * cc * float(s[S] @ vS) + (beta * beta * N + tau) * cc * cc
+            lin += beta * ysum * cc
+        l1 = float(np.abs(vS).sum()) if signs is None else float(signs @ vS)
+        return 0.5 * q - lin + 0.5 * yty + tau * l1
+
+    S = np.flatnonzero(v != 0)
+    theta = np.sign(v[S])
+    for _ in range(max_iter):
+        # optimality of the nonzero atoms on S: solve the signed system
+        n = len(S)
+        M = np.empty((n + nb, n + nb))
+        M[:n, :n] = G[np.ix_(S, S)]
+        rhs = np.empty(n + nb)
+        rhs[:n] = AtY[S] - tau * theta
+        if nb:
+            M[:n, n] = M[n, :n] = beta * s[S]
+            M[n, n] = beta * beta * N + tau
+            rhs[n] = beta * ysum
+        vS = v[S]
+        f_cur = fval(S, vS, c)
+        try:
+            x = np.linalg.solve(M, rhs) if n + nb else np.zeros(0)
+        except np.linalg.LinAlgError:
+            x = None
+        if x is None or not np.all(np.isfinite(x)) or fval(
+                S, x[:n], float(x[n]) if nb else 0.0, theta) > f_cur + 1e-9 * abs(f_cur):
+            # the signed model rose: (nearly) dependent columns, take the least-norm solution
+            x = np.linalg.lstsq(M, rhs, rcond=1e-12)[0]
+        if not np.all(np.isfinite(x)):
+            return False
+        vn, cn = x[:n], (float(x[n]) if nb else 0.0)
+        flip = np.flatnonzero(np.sign(vn) != theta)
+        if len(flip):  # the segment leaves the orthant: best of the crossing points and the end
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tf = -vS[flip] / (vn[flip] - vS[flip])
+            inside = (tf > 0) & (tf < 1)
+            best_t, best_f, best_j = 1.0, fval(S, vn, cn), -1
+            for t, jf in zip(tf[inside], flip[inside]):
+                ft = fval(S, vS + t * (vn - vS), c + t * (cn - c))
+                if ft < best_f:
+                    best_t, best_f, best_j = float(t), ft, int(jf)
+            if best_f > blow_up * abs(f_cur) + 1e-12:
+                return False  # a blow-up: ill-conditioned (the caller falls back)
+            vnew = vS + best_t * (vn - vS)
+            if best_j >= 0:  # the crossing atom is exactly zero there
+                vnew[best_j] = 0.0
+            v[S] = vnew
+            c = c + best_t * (cn - c)
+            keep = v[S] != 0
+            S, theta = S[keep], np.sign(v[S[keep]])
+            continue
+        v[S], c = vn, cn
+        g = G[:, S] @ v[S] - AtY + (beta * c) * s
+        g[S] = 0.0
+        g[~live] = 0.0
+        j = int(np.argmax(np.abs(g)))
+        if abs(g[j]) <= tau * (1 + 1e-13):
+            ls.V[:, 0] = v
+            if nb:
+                ls.c[0] = c
+            return True
+        S = np.append(S, j)
+        theta = np.append(theta, -np.sign(g[j]))
+    return False
