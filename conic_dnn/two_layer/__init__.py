@@ -2,8 +2,7 @@
 
 Owns the exact two-layer solve through the cone program (cone_program.py), column generation
 with its restricted group-lasso master and pricing / Fenchel dual bound (column_generation.py,
-group_lasso.py, smooth_master.py, pricing.py, refine.py; exact pricing for several
-outputs by branch and bound over the sphere of output directions in sphere.py; the hyperplane-arrangement cells and
+group_lasso.py, smooth_master.py, pricing.py, refine.py; the hyperplane-arrangement cells and
 exact per-cell pricing in cells.py), and the verified dual points every cone-program lower
 bound comes from (dual_bound.py). The entry points are ``conic_dnn.solve`` / ``solve_path``
 (solve.py at the top) and ``conic_dnn.solve_column_generation``.
