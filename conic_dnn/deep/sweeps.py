@@ -155,6 +155,18 @@ class WorkBudget:
         return self.units is None or self.spent + cost <= self.units
 
 
+def _charge(run: SweepRun, work: WorkBudget | None, cost: int) -> bool:
+    """Spend ``cost`` units on ``run`` (and ``work``); False (a skip counted) when ``work``
+    cannot afford it."""
+    if work is not None:
+        if not work.affords(cost):
+            run.skipped += 1
+            return False
+        work.spent += cost
+    run.work += cost
+    return True
+
+
 @dataclass
 class SweepRun:
     """State and record of one run of sweeps (the network is always the best so far)."""
@@ -216,12 +228,8 @@ def layer_step(problem, run: SweepRun, progs: LayerPrograms, layer: int, solver=
     if layer == L - 1 and cost > joint_cost(problem) and run.joint_ok:
         # the last hidden layer with the output layer, by column generation: cheaper than
         # its pattern program here (conic_dnn.deep.joint); the program if it fails
-        if work is not None:
-            if not work.affords(joint_cost(problem)):
-                run.skipped += 1
-                return False
-            work.spent += joint_cost(problem)
-        run.work += joint_cost(problem)
+        if not _charge(run, work, joint_cost(problem)):
+            return False
         step = refit_last_two(problem, net, seed)
         if step is not None:
             run.joints += 1
@@ -233,12 +241,8 @@ def layer_step(problem, run: SweepRun, progs: LayerPrograms, layer: int, solver=
             run.history.append(run.objective)
             return True
         run.joint_ok = False  # not available for this problem: the pattern program from now
-    if work is not None:
-        if not work.affords(cost):
-            run.skipped += 1
-            return False
-        work.spent += cost
-    run.work += cost
+    if not _charge(run, work, cost):
+        return False
     if cost == 0:
         # a zero input (dead previous layer): the only neurons are zero ones
         _offer_rebuild(problem, run, layer, np.zeros((problem.N, 0)))
@@ -292,12 +296,8 @@ def _try_moves(problem, run: SweepRun, escape_tol: float, max_moves: int,
     if run.escapes + run.deletions >= max_moves:
         return False
     cost = move_cost(problem)
-    if work is not None:
-        if not work.affords(cost):
-            run.skipped += 1
-            return False
-        work.spent += cost
-    run.work += cost
+    if not _charge(run, work, cost):
+        return False
     step = escape(problem, run.network, run.objective, escape_tol)
     if step is not None:
         run.escapes += 1
