@@ -269,6 +269,7 @@ def test_solve_records_fallback_to_scs(inaccurate):
     # retried with larger ridges (two_layer.RIDGE_LADDER), then SCS takes over
     assert res.info["attempts"] == [("CLARABEL", "optimal_inaccurate"),
                                     ("CLARABEL", "optimal_inaccurate"),
+                                    ("CLARABEL (no equilibration)", "optimal_inaccurate"),
                                     ("CLARABEL (ridge 1e-06)", "optimal_inaccurate"),
                                     ("CLARABEL (ridge 1e-05)", "optimal_inaccurate"),
                                     ("SCS (ridge 1e-05)", "optimal")]
@@ -286,8 +287,8 @@ def test_solve_all_inaccurate_says_so(inaccurate):
     with pytest.warns(cd.InaccurateSolutionWarning, match="optimal_inaccurate \\(layer 1\\)"):
         res = cd.solve(p)
     assert res.status == "optimal_inaccurate" and res.solver == "CLARABEL"
-    # Clarabel twice, once per ridge of the ladder, then SCS: all inaccurate
-    assert [s for _, s in res.info["attempts"]] == ["optimal_inaccurate"] * 5
+    # Clarabel twice, without equilibration, once per ridge of the ladder, then SCS
+    assert [s for _, s in res.info["attempts"]] == ["optimal_inaccurate"] * 6
     assert "status      : optimal_inaccurate (CLARABEL)" in str(res)
     assert res.network.loss(p) == res.objective
 

@@ -83,6 +83,7 @@ def test_small_n_is_certified_and_beats_training(act, seed):
     assert res.objective <= train.objective * (1 + 1e-6)
 
 
+@pytest.mark.blas_sensitive  # the kernel decides whether Clarabel needs a rung of the ladder
 @pytest.mark.parametrize("N, d, bias", [(5, 2, 0.0), (6, 2, 0.0), (7, 3, 0.0), (6, 1, 1.0)])
 def test_pattern_program_vs_pilanci_ergen(N, d, bias, rng):
     p = _instance(rng, N, d, 1, "relu", lam=0.02, bias=bias)
@@ -95,7 +96,14 @@ def test_pattern_program_vs_pilanci_ergen(N, d, bias, rng):
     if planar:
         assert res.certified
         assert res.objective == pytest.approx(ref, rel=1e-6)
-        assert res.info["program_value"] == pytest.approx(ref, rel=1e-6)
+        # the program's value is that of the ridged program actually solved: a relaxation
+        # (matrix_frac(Z, G + ridge g I) <= matrix_frac(Z, G)), below the optimum by up to
+        # ~10 ridge (relative; measured 9.4e-6 at ridge 1e-6 here), so it equals the optimum
+        # to 1e-6 only at the default ridge 1e-8; the ladder reaches that ridge without
+        # equilibration on the kernels where Clarabel's first two solves are inaccurate
+        assert res.info["program_value"] <= ref * (1 + 1e-6)
+        if res.info["ridge"] == 1e-8:
+            assert res.info["program_value"] == pytest.approx(ref, rel=1e-6)
     assert res.lower_bound <= res.objective * (1 + 1e-9)
     assert res.lower_bound <= ref * (1 + 1e-6)        # a relaxation of the true problem
     assert res.objective >= ref * (1 - 1e-6)          # a real network cannot beat the optimum

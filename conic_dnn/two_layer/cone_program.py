@@ -57,31 +57,37 @@ RUNG_CLARABEL = {"max_iter": 500, "tol_gap_abs": 1e-8, "tol_gap_rel": 1e-8, "tol
 
 
 def _solve_program(problem, prog, ridge, solver, solver_options, deadline=None):
-    """Solve the program; an inaccurate or failed first solver is retried with the larger
-    ridges of :data:`RIDGE_LADDER` before falling back to the next solver (no further rung
-    once ``deadline`` has expired). Returns ``(SolveInfo, ridge used)``."""
-    ladder = [r for r in RIDGE_LADDER if r > ridge]
+    """Solve the program; an inaccurate first solve is retried at the same ridge with
+    :data:`RUNG_CLARABEL` (Clarabel without equilibration), then an inaccurate or failed one
+    with the larger ridges of :data:`RIDGE_LADDER`, before falling back to the next solver (no
+    further rung once ``deadline`` has expired). Returns ``(SolveInfo, ridge used)``."""
     # the rungs run Clarabel without equilibration: at N = 32, 48 (d = 2) it fails with it at
-    # ridges 1e-6 and 1e-5 and solves without it (one measurement per (N, ridge))
+    # ridges 1e-6 and 1e-5 and solves without it (one measurement per (N, ridge)); at the
+    # first ridge it turns two inaccurate solves optimal (N = 6, planar, OpenBLAS Haswell and
+    # Zen kernels, where the program's value was otherwise that of ridge 1e-6: 1e-5 lower)
     rung_options = solver_options
     if solver_options is None and (solver is None or str(solver).upper() == "CLARABEL"):
         rung_options = {"CLARABEL": {**RUNG_CLARABEL}}
+    rungs = [(ridge, solver_options, "")]
+    if rung_options is not solver_options:
+        rungs.append((ridge, rung_options, " (no equilibration)"))
+    rungs += [(r, rung_options, f" (ridge {r:g})") for r in RIDGE_LADDER if r > ridge]
     before, t_comp, t_solv = [], 0.0, 0.0
-    for i, rid in enumerate([ridge, *ladder]):
+    for i, (rid, options, tag) in enumerate(rungs):
+        if i > 0 and rid == ridge and not (before and before[-1][1] == "optimal_inaccurate"):
+            continue  # the same ridge again only for an inaccurate (not a failed) solve
         prog.set_ridge(rid)
-        last = i == len(ladder) or (i > 0 and deadline is not None and deadline.expired())
+        last = i == len(rungs) - 1 or (i > 0 and deadline is not None and deadline.expired())
         try:
-            info = prog.solve(solver, solver_options if i == 0 else rung_options, layer=1,
-                              fallback=last, warn=last)
+            info = prog.solve(solver, options, layer=1, fallback=last, warn=last)
         except SolverFailedError as exc:
             if last:
-                exc.attempts = before + [(f"{n} (ridge {rid:g})" if i else n, st)
-                                         for n, st in exc.attempts or []]
+                exc.attempts = before + [(n + tag, st) for n, st in exc.attempts or []]
                 raise
             t_comp += float(getattr(prog.problem, "compilation_time", None) or 0.0)
-            before += [(f"{n} (ridge {rid:g})" if i else n, st) for n, st in exc.attempts or []]
+            before += [(n + tag, st) for n, st in exc.attempts or []]
             continue
-        tagged = [(f"{n} (ridge {rid:g})" if i else n, st) for n, st in info.attempts]
+        tagged = [(n + tag, st) for n, st in info.attempts]
         if info.status == "optimal" or last:
             info.attempts = before + tagged
             info.compile_time += t_comp
