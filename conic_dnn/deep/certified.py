@@ -9,7 +9,8 @@ output layer to their certified global optimum (:mod:`conic_dnn.deep.joint`); an
 middle layer gets one step of its own layer program (the sweeps may not have afforded it);
 otherwise the neuron is the way out: it is inserted
 (:func:`conic_dnn.deep.moves.escape`, reusing the certificate's neurons), the network is
-finished again (polish, exact rebalancing, pruning) and certified again. Measured on depth 3,
+finished again (polish, exact rebalancing, the kink-holding polish of
+:mod:`conic_dnn.training.kinks`, pruning) and certified again. Measured on depth 3,
 N = 8 (benchmarks/deep.py): the sweeps' network had layer 1 at margin -0.32, stationarity
 0.23; six such rounds (about 2 s each) certified both layers.
 
@@ -29,10 +30,10 @@ from .sweeps import SweepRun, layer_step
 __all__ = ["certify_and_improve", "CERTIFY_ROUNDS"]
 
 #: Rounds of (re-fit or improving neuron, finish, certify) at most. Measured on
-#: benchmarks/deep.py: every instance that certified needed at most 2; the two depth-4, N = 8
-#: instances that did not used all 10 (a middle layer with a verified neuron of rate ~1e-5
-#: whose insertion gains ~1e-6 a round) at ~4 s each.
-CERTIFY_ROUNDS = 5
+#: benchmarks/deep.py (with the kink-holding polish in ``finish``): 14/14 certified, 12 of
+#: them within 2 rounds, depth 4 N = 6 abs in 7 and depth 3 N = 10 in 9 (~2-3 s a round);
+#: with 5 rounds those two stopped one or a few rounds short.
+CERTIFY_ROUNDS = 12
 
 
 def _certify(problem, net: Network, tol: float, bounds: bool = True):

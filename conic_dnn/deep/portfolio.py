@@ -27,6 +27,7 @@ from ..core.formulations import loss_parameters
 from ..core.network import Network
 from ..neurons.pruning import prune
 from ..training.gradient import train_lbfgs
+from ..training.kinks import kink_polish
 from ..training.refine import network_from_hidden, rebalance
 from ..training.refine import polish as polish_net
 from .moves import drop_dead
@@ -87,6 +88,7 @@ def finish(problem, net: Network, obj: float, polish: bool, solver=None,
     if polish:
         offer(polish_net(problem, net))
         offer(rebalance(problem, net))  # exact block steps; a gradient polish stalls at kinks
+        offer(kink_polish(problem, net))  # ... and converges with them held at zero
     cand = drop_dead(problem, net)
     if cand.widths != net.widths and not offer(cand):
         # a rounding-level rise (a dead neuron with zero weights carries nothing): the exact
