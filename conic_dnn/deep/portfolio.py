@@ -30,7 +30,7 @@ from ..training.gradient import train_lbfgs
 from ..training.kinks import kink_polish
 from ..training.refine import network_from_hidden, rebalance
 from ..training.refine import polish as polish_net
-from .moves import drop_dead
+from .moves import NEGLIGIBLE_RTOL, drop_dead
 from .starts import initial_network
 from .sweeps import LayerPrograms, SweepRun, WorkBudget, run_sweeps
 
@@ -89,11 +89,12 @@ def finish(problem, net: Network, obj: float, polish: bool, solver=None,
         offer(polish_net(problem, net))
         offer(rebalance(problem, net))  # exact block steps; a gradient polish stalls at kinks
         offer(kink_polish(problem, net))  # ... and converges with them held at zero
-    cand = drop_dead(problem, net)
-    if cand.widths != net.widths and not offer(cand):
-        # a rounding-level rise (a dead neuron with zero weights carries nothing): the exact
-        # output-layer rounds usually recover it; a rise of at most 1e-12 is kept otherwise
-        offer(rebalance(problem, cand), rtol=1e-12)
+    for rtol in (1e-12, NEGLIGIBLE_RTOL):  # dead neurons, then negligible ones
+        cand = drop_dead(problem, net, rtol)
+        if cand.widths != net.widths and not offer(cand, rtol=0.0 if rtol <= 1e-12 else 1e-12):
+            # a rounding-level rise (a dead neuron with zero weights carries nothing): the
+            # exact output-layer rounds usually recover it; a rise of at most 1e-12 is kept
+            offer(rebalance(problem, cand), rtol=1e-12)
     _prune_into(problem, net, offer, polish)
     L = problem.depth
     zero = network_from_hidden(problem, [np.zeros((problem.N, 0))] * (L - 1), solver,
