@@ -6,7 +6,8 @@ network's own gradient pair against the dual cone (exhaustively for ``N <= 8``).
 on a layer with a *verified* improving neuron (a real forward pass confirmed the decrease),
 that layer was not optimal. An uncertified last hidden layer is re-fitted jointly with the
 output layer to their certified global optimum (:mod:`conic_dnn.deep.joint`); an uncertified
-middle layer gets one step of its own layer program (the sweeps may not have afforded it);
+middle layer gets a step of its own layer program (the sweeps may not have afforded it;
+again once the network has moved, and as a last resort);
 otherwise the neuron is the way out: it is inserted
 (:func:`conic_dnn.deep.moves.escape`, reusing the certificate's neurons), the network is
 finished again (polish, exact rebalancing, the kink-holding polish of
@@ -30,10 +31,17 @@ from .sweeps import SweepRun, layer_step
 __all__ = ["certify_and_improve", "CERTIFY_ROUNDS"]
 
 #: Rounds of (re-fit or improving neuron, finish, certify) at most. Measured on
-#: benchmarks/deep.py (with the kink-holding polish in ``finish``): 14/14 certified, 12 of
-#: them within 2 rounds, depth 4 N = 6 abs in 7 and depth 3 N = 10 in 9 (~2-3 s a round);
-#: with 5 rounds those two stopped one or a few rounds short.
+#: benchmarks/deep.py (with the kink-holding polish in ``finish``): 13/14 certified, 12 of
+#: them within 2 rounds, depth 3 N = 10 in 5 (~2-4 s a round); an earlier variant needed 7
+#: and 9 rounds on two instances, which 5 rounds cut short.
 CERTIFY_ROUNDS = 12
+
+#: A middle layer's program step is tried again once the loss has fallen by this much
+#: (relative) since its last try: the escapes move the network, and the layer program from
+#: the new point can make the progress they make only slowly (measured on benchmarks/deep.py,
+#: depth 4 N = 6 abs: with one try per layer, 12 rounds crept by ~1e-9 each; with the retries
+#: the layer program took the larger steps, in 4 rounds).
+REPROGRAM_RTOL = 1e-7
 
 
 def _certify(problem, net: Network, tol: float, bounds: bool = True):
@@ -54,10 +62,12 @@ def _program_step(problem, net, obj, layer, progs, solver, solver_options, seed)
 
 
 def _round(problem, net, obj, tol, cert, polish, solver, solver_options, seed, progs,
-           programmed: set, joint: bool = True):
+           programmed: dict, joint: bool = True):
     """One round: an uncertified last hidden layer re-fitted jointly with the output layer
     (:func:`conic_dnn.deep.joint.refit_last_two`); else an uncertified middle layer's own
-    program (once per layer: ``programmed``); else the certificate's best verified improving
+    program (once per layer and point: ``programmed`` maps a layer to the objective it was
+    last tried at; it is tried again once the loss has fallen by ``REPROGRAM_RTOL``); else the
+    certificate's best verified improving
     neuron; then finish. The new ``(network, objective)`` or None when nothing lowers the
     loss."""
     step = None
@@ -68,12 +78,30 @@ def _round(problem, net, obj, tol, cert, polish, solver, solver_options, seed, p
     for lc in cert.layers[:-1][::-1]:
         if step is not None or progs is None:
             break
-        if not lc.certified and lc.layer not in programmed:
-            programmed.add(lc.layer)
+        last = programmed.get(lc.layer)
+        if not lc.certified and (last is None or obj < last * (1 - REPROGRAM_RTOL)):
+            programmed[lc.layer] = obj
             step = _program_step(problem, net, obj, lc.layer, progs, solver, solver_options,
                                  seed)
     if step is None:
-        step = escape(problem, net, obj, tol, cert=cert)
+        # the full certificate reports, per layer, the multiplier with the best margin; its
+        # violating neuron need not be the one that lowers the loss most (an optimised V is
+        # not the gradient), so the search's own multipliers (backprop, covariance) are
+        # offered too and the lower result taken
+        steps = [escape(problem, net, obj, tol, cert=cert)]
+        if joint:
+            steps.append(escape(problem, net, obj, tol))
+        steps = [s for s in steps if s is not None]
+        step = min(steps, key=lambda s: s[1]) if steps else None
+    for lc in cert.layers[:-1][::-1]:
+        # nothing else lowers the loss: the program of every uncertified middle layer not yet
+        # tried at this very point (its neurons may all be blocked by kinks of the next layer)
+        if step is not None or progs is None:
+            break
+        if not lc.certified and programmed.get(lc.layer) != obj:
+            programmed[lc.layer] = obj
+            step = _program_step(problem, net, obj, lc.layer, progs, solver, solver_options,
+                                 seed)
     if step is None:
         return None
     cand, val, _ = finish(problem, step[0], step[1], polish, solver, solver_options)
@@ -93,7 +121,7 @@ def certify_and_improve(problem, net: Network, obj: float, tol: float, *,
     certificate is that of the returned network.
     """
     deadline = deadline or Deadline(None)
-    taken, hist, programmed = 0, [], set()
+    taken, hist, programmed = 0, [], {}
     # the first round from the search alone (no dual-cone bounds: the optimised multiplier's
     # SDP is most of a certificate's cost, 5-13 s at N = 8), every later one from the full
     # certificate (measured, depth 3 N = 8: searching alone throughout kept taking
