@@ -55,9 +55,14 @@ Computing rho (:mod:`conic_dnn.two_layer.pricing`)
       enumerated once from their extreme rays (:mod:`conic_dnn.two_layer.cells`); on a cell
       ``P`` the value is ``||Proj_{K_P}(c_P)||`` (one NNLS), cells are searched best-first
       with rigorous dual bounds;
-    * ``rank(H0) > 2``, ``k > 1``: a rigorous bound per cell (spectral norm and rotated cone
-      projections), tightened by the cell's SDP where few cells remain above the best value;
-      columns from a local ascent. More than ``max_patterns`` cells: no lower bound (``-inf``).
+    * ``rank(H0) > 2``, ``k > 1``: exact to 1e-9 above ``2 lam`` (to ``1e-3 (rho / 2 lam -
+      1)`` while ``rho`` is far above it, where the bound is weak anyway). ``rho = max_{||w|| = 1}
+      rho1(Lambda w)`` (``rho1`` the one-output value, convex in the output direction ``w``)
+      by branch and bound over spherical simplices of ``w`` (per-cell bounds ``max_i
+      g_P(v_i) / h`` at the simplex's vertices, ``h`` its hull's distance to 0;
+      :mod:`conic_dnn.two_layer.sphere`); its best cell projections are the new columns.
+      ``k > 4`` or the node budget reached: a rigorous, looser per-cell bound. More than
+      ``max_patterns`` cells: no lower bound (``-inf``).
 """
 
 from __future__ import annotations
@@ -90,7 +95,7 @@ __all__ = ["solve_column_generation", "price", "lower_bound"]
 
 #: Default largest number of arrangement cells enumerated for the pricing at rank(H0) > 2.
 MAX_CELLS = 200_000
-EXACT_PRICING = ("rank2", "identity", "cells", "cells_search")
+EXACT_PRICING = ("rank2", "identity", "cells", "cells_search", "cells_sphere")
 
 
 def _network(problem, U, Vm, c, rtol=1e-9):
@@ -282,7 +287,9 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
         ``(k, n [+1])`` with ``n <= N(N+1)`` (pruned when wider); ``objective`` is its
         forward-pass loss; ``lower_bound`` the best dual bound (``-inf`` without a valid
         pricing bound); ``exact`` when the pricing is exact (identity activation,
-        ``rank(H0) <= 2``, or one output); ``info``: ``iterations``, ``n_columns``,
+        ``rank(H0) <= 2``, one output, or the last round's branch and bound over output
+        directions closed: ``info["pricing"] == "cells_sphere"``); ``info``: ``iterations``,
+        ``n_columns``,
         ``history_upper``, ``history_lower`` (best bound so far, per round), ``pricing``,
         ``master_time``, ``pricing_time``, ``n_patterns``, ``master``, ``master_fallbacks``,
         ``refine_time``.
@@ -348,7 +355,7 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
     N, lam = problem.N, problem.lam
     rng = np.random.default_rng(seed)
     cells, n_patterns = _pricing_cells(problem, max_patterns)
-    pricing_kw = dict(max_patterns=0, solver=solver, cells=cells)
+    pricing_kw = dict(max_patterns=0, solver=solver, cells=cells, target=2 * lam)
     n_init = 2 * N if n_init is None else n_init
     cap = max(n_init, 2 * N) + 20 * n_add
     t0 = time.perf_counter()
