@@ -9,10 +9,11 @@ activation (a spectral norm), for ``rank(H0) <= 2`` (arcs between kinks) and, fo
 polyhedral cone: :mod:`conic_dnn.two_layer.cells`). For ``2 <= k <=`` :data:`SPHERE_MAX_K` at
 rank > 2 it is exact to ``rtol`` too: ``rho = max_{||w|| = 1} rho1(Lam w)`` (a convex function of
 the output direction ``w``) by branch and bound over spherical simplices of ``w``, each vertex an
-exact one-output cell pricing (:mod:`conic_dnn.two_layer.sphere`), ``"cells_sphere"``. Larger
-``k`` (or a branch and bound stopped by its node budget): a rigorous but looser bound (per-cell
-spectral norm and the rotated cone bound of :func:`_cell_bound_k`, an SDP per cell when few
-cells remain).
+exact one-output cell pricing (:mod:`conic_dnn.two_layer.sphere`), ``"cells_sphere"``; a branch
+and bound stopped by its deterministic work cap (``max_work``) or node budget returns the largest
+bound of its open nodes, rigorous but looser (``"sphere_budget"``). Larger ``k``: a rigorous but
+looser bound (per-cell spectral norm and the rotated cone bound of :func:`_cell_bound_k`, an SDP
+per cell when few cells remain).
 
 :func:`lower_bound` is the Fenchel dual bound for every built-in convex loss (conjugates in
 :mod:`conic_dnn.core.losses`).
@@ -202,7 +203,8 @@ def _price_cells_k(Lam, H0, V, F, act, patterns, rng, n_starts, solver, sdp_max)
 def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=None,
           seed: int = 0, _patterns=None, cells=None, sdp_max: int = 32,
           bound: bool = True, target: float = 0.0, rtol: float = 1e-9,
-          max_nodes: int = 20_000):
+          max_nodes: int = 20_000, max_work: float = np.inf, seeds=None,
+          stats: dict | None = None):
     """Maximise ``||Lam^T s(H0 u)||_2`` over unit ``u`` (the pricing problem).
 
     Parameters
@@ -227,6 +229,11 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
         directions with values below ``target (1 + rtol)`` are not resolved (column
         generation passes ``2 lam``), ``rtol`` the relative accuracy above
         ``max(rho, target)``, ``max_nodes`` the node budget.
+    max_work, seeds, stats
+        The branch and bound's deterministic work cap (units of one exact cell projection;
+        reached: a valid, looser bound, method ``"sphere_budget"``), columns ``u`` to seed its
+        incumbent (the master's atoms), and a dict filled with ``closed``, ``capped``,
+        ``work``, ``n_nodes`` of the search.
 
     Returns
     -------
@@ -236,9 +243,9 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
         Unit directions with their values ``||Lam^T s(H0 u)||``, best first.
     method : str
         ``"identity"``, ``"rank2"``, ``"cells"`` (all exact), ``"cells_sphere"`` (k > 1, exact
-        to ``rtol`` above ``target``), ``"sphere_budget"`` (k > 1, node budget reached: valid,
-        looser), ``"cell_bound"`` (k > SPHERE_MAX_K, a valid bound) or ``"heuristic"`` (no
-        bound).
+        to ``rtol`` above ``target``), ``"sphere_budget"`` (k > 1, work or node cap reached:
+        valid, looser), ``"cell_bound"`` (k > SPHERE_MAX_K, a valid bound) or ``"heuristic"``
+        (no bound).
     """
     act, H0 = problem.activation, problem.H0
     Lam = np.asarray(Lam, dtype=float).reshape(problem.N, -1)
@@ -271,7 +278,10 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
         return rho, cands, ("cells" if bound else "cells_search")
     if Lam.shape[1] <= SPHERE_MAX_K:
         res = price_sphere(Lam, V, F, act.a, act.b, patterns, target=target, rtol=rtol,
-                           max_nodes=max_nodes)
+                           max_nodes=max_nodes, max_work=max_work, seeds=seeds)
+        if stats is not None:
+            stats.update(closed=res.closed, capped=res.capped, work=res.work,
+                         n_nodes=res.n_nodes)
         return res.rho_upper, res.candidates, ("cells_sphere" if res.closed else
                                                "sphere_budget")
     rho, cands = _price_cells_k(Lam, H0, V, F, act, patterns, rng, 20, solver, sdp_max)

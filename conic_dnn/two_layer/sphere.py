@@ -35,6 +35,14 @@ Branch and bound
     for the dual bound. ``rho_upper`` = the largest bound of anything dropped or left open
     (and ``best``): always valid; when the search closes, ``rho_upper <= max(best, target)
     (1 + rtol)`` (exact to ``rtol`` above the target).
+Work cap
+    ``max_work`` counts the search's work deterministically in units of one exact cell
+    projection (an NNLS): each projection is one unit, each cell's half-space bound and each
+    cell-iteration of the batched dual bounds ``1 /`` :data:`CELL_ITERS_PER_UNIT` (measured:
+    an NNLS costs about as much as 100-160 cell-iterations at N = 15..30). When the work
+    reaches the cap, no more exact projections are made (the vertices keep their dual bounds,
+    valid) and the search stops: ``rho_upper`` is then the largest bound of the open nodes and
+    of those dropped (and ``best``), still a rigorous upper bound, looser; ``capped`` says so.
 """
 
 from __future__ import annotations
@@ -54,6 +62,8 @@ H_MARGIN = 1e-13
 #: Most cells above the threshold at a node for which the linear bound is tried (each needs
 #: its exact projection at every vertex); a node with more is split.
 MAX_HOT = 256
+#: Cell-iterations of the batched dual bounds (or half-space bounds) per work unit (one NNLS).
+CELL_ITERS_PER_UNIT = 128
 
 
 @dataclass
@@ -61,7 +71,8 @@ class SphereResult:
     """Outcome of :func:`price_sphere`: ``rho_upper`` (a rigorous upper bound on ``rho``),
     ``candidates`` ``[(value, u)]`` (true values, unit ``u``, best first, one per cell),
     ``closed`` (every node bound reached the threshold ``max(best, target) (1 + rtol)``, so
-    ``rho_upper`` is at most it), counters."""
+    ``rho_upper`` is at most it), ``capped`` (stopped by ``max_work`` or ``max_nodes``: the
+    bound is valid but looser), ``work`` (units of one exact cell projection), counters."""
 
     rho_upper: float
     candidates: list = field(default_factory=list)
@@ -71,6 +82,8 @@ class SphereResult:
     n_nodes: int = 0
     n_vertices: int = 0
     n_nnls: int = 0
+    capped: bool = False
+    work: float = 0.0
 
 
 def min_norm_lower(Vs: np.ndarray) -> float:
@@ -122,7 +135,8 @@ def min_norm_lower(Vs: np.ndarray) -> float:
 class _Search:
     """State of one branch and bound: per-cell bounds at every vertex, incumbent, counters."""
 
-    def __init__(self, Lam, V, F, a, b, patterns, target, rtol, n_exact, iters, coarse):
+    def __init__(self, Lam, V, F, a, b, patterns, target, rtol, n_exact, iters, coarse,
+                 max_work=np.inf):
         self.Lam, self.V, self.F, self.a, self.b = Lam, V, F, a, b
         self.patterns = patterns
         M = len(patterns)
@@ -139,6 +153,15 @@ class _Search:
         self.vert, self.ub = [], []  # unit vertices and their per-entry bounds (nan: unknown)
         self.res = []  # per vertex: {entry: Proj_{K_P}(c_P(v))} (exact projections)
         self.mid = {}
+        self.work, self.max_work = 0.0, float(max_work)
+
+    def charge(self, cell_iters) -> None:
+        """Count ``cell_iters`` cell-iterations of bound evaluations as work."""
+        self.work += cell_iters / CELL_ITERS_PER_UNIT
+
+    def affordable(self, units=1.0) -> bool:
+        """True while ``units`` more work stays within the cap."""
+        return self.work + units <= self.max_work
 
     @property
     def rtol_eff(self) -> float:
@@ -170,6 +193,7 @@ class _Search:
         the projection ``val e`` at vertex ``vid``)."""
         val, e = _cells.cone_projection(self.F, self.S[j] > 0, self.B[j] @ w)
         self.n_nnls += 1
+        self.work += 1.0
         if val > 0:
             self.record(e)
         if vid is not None:
@@ -206,22 +230,29 @@ class _Search:
             w = self.vert[vid]
             C = self.B[todo] @ w  # (L, r)
             up = _cells._halfspace_bounds(self.F, C, self.S[todo]) * self.slack
+            self.charge(len(todo))
             order = np.argsort(-up)
             top = 0.0
             for t in order[: self.n_exact]:  # exact for the top cells (columns, tight max)
                 if up[t] <= max(self.tau, top) and t != order[0]:
+                    break
+                if t != order[0] and not self.affordable():
                     break
                 val, _ = self.exact(todo[t], w, vid)
                 up[t] = min(up[t], val)
                 top = max(top, val)
             low = self.tau * max(h, 0.5)
             rest = np.flatnonzero(up > low)
-            if len(rest):
+            if len(rest) and self.affordable(len(rest) * self.iters / CELL_ITERS_PER_UNIT):
                 up[rest] = _cells._dual_bounds(self.F, C[rest], self.S[todo[rest]], low,
                                                self.iters, 0.0, ub=up[rest])
+                self.charge(len(rest) * self.iters)  # (pruned cells counted in full)
             # every cell still above the threshold gets its exact value: a loose bound there
-            # would never shrink under refinement
+            # would never shrink under refinement (within the work cap; the dual bounds left
+            # in place are valid)
             for t in np.flatnonzero(up > self.tau)[np.argsort(-up[up > self.tau])]:
+                if not self.affordable():
+                    break
                 if up[t] > self.tau:
                     up[t] = min(up[t], self.exact(todo[t], w, vid)[0])
             ub[todo] = up
@@ -231,7 +262,8 @@ class _Search:
 def price_sphere(Lam: np.ndarray, V: np.ndarray, F: np.ndarray, a: float, b: float,
                  patterns: np.ndarray, *, target: float = 0.0, rtol: float = 1e-9,
                  max_nodes: int = 20_000, seeds=None, n_exact: int = 8,
-                 iters: int = 60, coarse: float = 1e-3) -> SphereResult:
+                 iters: int = 60, coarse: float = 1e-3,
+                 max_work: float = np.inf) -> SphereResult:
     """``rho(Lam) = max_{||u|| = 1} ||Lam^T s(H0 u)||`` by branch and bound over ``w``.
 
     Parameters
@@ -252,7 +284,12 @@ def price_sphere(Lam: np.ndarray, V: np.ndarray, F: np.ndarray, a: float, b: flo
         the master's optimum (``best >> target``) the search stops earlier; at convergence
         (``best -> target``) it is ``rtol``. ``SphereResult.rtol`` is the one used.
     max_nodes : int, default 20_000
-        Node budget; when reached the bound returned is still rigorous (``closed=False``).
+        Node budget; when reached the bound returned is still rigorous (``closed=False``,
+        ``capped=True``).
+    max_work : float, default inf
+        Work cap in units of one exact cell projection (module docstring: deterministic, not
+        wall-clock); when reached the search stops with a rigorous, looser bound
+        (``closed=False``, ``capped=True``). The seeding counts against it.
     seeds : iterable of ndarray (N-dim ``u`` in R^{d'}), optional
         Columns to start the incumbent from (e.g. the master's atoms).
     n_exact : int
@@ -269,7 +306,7 @@ def price_sphere(Lam: np.ndarray, V: np.ndarray, F: np.ndarray, a: float, b: flo
     if k < 2:
         raise ValueError(f"Lam: price_sphere needs k >= 2 outputs, got shape {Lam.shape}")
     s = _Search(Lam, V, F, a, b, np.asarray(patterns, dtype=bool), target, rtol, n_exact,
-                iters, coarse)
+                iters, coarse, max_work)
     _seed(s, seeds)
     everything = np.arange(s.n_entries)
     eye = np.eye(k)
@@ -278,12 +315,12 @@ def price_sphere(Lam: np.ndarray, V: np.ndarray, F: np.ndarray, a: float, b: flo
         vids = [s.vertex(eye[i] * sg) for i, sg in enumerate(signs)] + [s.vertex(eye[k - 1])]
         dropped = _push(s, heap, vids, everything, dropped)
         n_nodes += 1
-    closed = True
+    closed, capped = True, False
     while heap:
         if -heap[0][0] <= s.tau:
             break
-        if n_nodes >= max_nodes:
-            closed = False
+        if n_nodes >= max_nodes or not s.affordable():
+            closed, capped = False, True
             break
         _, _, vids, live = heapq.heappop(heap)
         W = np.array([s.vert[i] for i in vids])
@@ -295,12 +332,13 @@ def price_sphere(Lam: np.ndarray, V: np.ndarray, F: np.ndarray, a: float, b: flo
             child[drop] = m
             dropped = _push(s, heap, child, live, dropped)
             n_nodes += 1
-    _polish(s)
+    if closed or s.affordable():
+        _polish(s)
     open_max = max((-h[0] for h in heap), default=0.0)
     upper = max(s.best, dropped, open_max)
     cands = sorted(((val, V @ e) for val, e in s.cands.values()), key=lambda c: -c[0])
     return SphereResult(float(upper), cands, closed, s.tau, s.rtol_eff, n_nodes, len(s.vert),
-                        s.n_nnls)
+                        s.n_nnls, capped, s.work)
 
 
 _counter = itertools.count()
@@ -315,7 +353,7 @@ def _push(s: _Search, heap, vids, live, dropped) -> float:
     cell = U.max(axis=1) / h * (1 + H_MARGIN) if h > 0 else np.full(len(live), np.inf)
     tau = s.tau
     hot = np.flatnonzero(cell > tau)
-    if 0 < len(hot) <= MAX_HOT and h > 0:
+    if 0 < len(hot) <= MAX_HOT and h > 0 and s.affordable(len(hot) * len(vids)):
         lin = _linear_bound(s, vids, Ws, live[hot], h)  # exact projections at the vertices
         Uh = np.column_stack([s.ub[i][live[hot]] for i in vids])
         cell[hot] = np.minimum(np.minimum(cell[hot], Uh.max(axis=1) / h * (1 + H_MARGIN)), lin)
@@ -396,6 +434,20 @@ def _node_max(L, Ws, w_top, s_top) -> float:
     return max(_arc_max(L, Ws[:, i], Ws[:, j]) for i, j in itertools.combinations(range(k), 2))
 
 
+def _one_output(s: _Search, w, n_seed=16, iters=20) -> list:
+    """Columns of the one-output pricing at ``Lam w``, best first: exact
+    (:func:`.cells.max_projection`) while the work cap affords its dual bounds, else the
+    search of its ``n_seed`` most promising cells only (charged either way)."""
+    n_entries = s.n_entries
+    full = s.affordable(n_seed + n_entries * (iters + 2) / CELL_ITERS_PER_UNIT)
+    _, cands, n = _cells.max_projection(s.F, s.Lam @ w, s.patterns, s.a, s.b, n_seed=n_seed,
+                                        iters=iters, bound=full)
+    s.n_nnls += n
+    s.work += n
+    s.charge(n_entries * ((iters + 2) if full else 2))
+    return cands
+
+
 def _ascend(s: _Search, e, iters=20):
     """Alternating maximisation from the column ``e``: ``w = Lam^T s(F e) / ||.||``, then the
     exact one-output pricing at ``w`` (all cells); stops when the value stops increasing."""
@@ -406,9 +458,7 @@ def _ascend(s: _Search, e, iters=20):
         if nx == 0:
             return
         w = x / nx
-        _, cands, n = _cells.max_projection(s.F, s.Lam @ w, s.patterns, s.a, s.b, n_seed=16,
-                                            iters=20)
-        s.n_nnls += n
+        cands = _one_output(s, w)
         if not cands:
             return
         e_new = cands[0][1]
@@ -427,11 +477,10 @@ def _seed(s: _Search, seeds):
             e = s.V.T @ np.asarray(u, dtype=float)
             if np.linalg.norm(e) > 0:
                 starts.append(e / np.linalg.norm(e))
+                s.record(starts[-1])  # a column in its own right (true value)
     k = s.Lam.shape[1]
     for w in np.eye(k):
-        _, cands, n = _cells.max_projection(s.F, s.Lam @ w, s.patterns, s.a, s.b, n_seed=16,
-                                            iters=20)
-        s.n_nnls += n
+        cands = _one_output(s, w)
         if cands:
             starts.append(cands[0][1])
     vals = [s.true_value(e) for e in starts]
