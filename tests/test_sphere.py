@@ -115,7 +115,7 @@ def test_target_and_budget_keep_the_bound_valid():
     assert hi.closed and ref <= hi.rho_upper <= 1.5 * ref * (1 + 1e-9)
     assert hi.n_nodes <= full.n_nodes
     cut = price_sphere(Lam, V, F, 1.0, 0.0, P, max_nodes=2)
-    assert not cut.closed and cut.rho_upper >= ref and cut.n_nodes == 2
+    assert not cut.closed and cut.capped and cut.rho_upper >= ref and cut.n_nodes == 2
     with pytest.raises(ValueError, match="Lam"):
         price_sphere(Lam[:, :1], V, F, 1.0, 0.0, P)
 
@@ -154,3 +154,60 @@ def test_column_generation_certified_beats_training(k, d, bias):
     trained = train_lbfgs(p, [16], n_starts=4, seed=0, max_iter=2000).objective
     assert res.objective <= trained * (1 + 1e-6)
     assert res.lower_bound <= trained
+
+
+def test_work_cap_keeps_the_bound_valid():
+    """The deterministic work cap: at caps 0, 200 and half the full search's work the search
+    stops (capped, not closed) within a small overshoot of the cap, its bound is never below
+    the oracle (valid) and, at cap 0, measurably looser than the closed search's (the cap
+    acted); the same call twice gives the same bound and work (deterministic); price()
+    reports it as "sphere_budget" with its stats."""
+    p = _problem(0, 8, 4, 0.0, "relu", k=3)
+    Lam = np.random.default_rng(2).normal(size=(8, 3))
+    V, F, P = cell_patterns_for(p)
+    ref = _oracle(p, Lam, seed=1)
+    full = price_sphere(Lam, V, F, 1.0, 0.0, P)
+    assert full.closed and not full.capped and ref <= full.rho_upper <= ref * (1 + 1e-6)
+    for cap in (0.0, 200.0, full.work / 2):
+        res = price_sphere(Lam, V, F, 1.0, 0.0, P, max_work=cap)
+        assert res.capped and not res.closed
+        assert res.work <= cap + 100  # the first one-output search and the roots' bounds
+        assert res.rho_upper >= ref
+        assert res.candidates[0][0] <= ref * (1 + 1e-9)  # true values, attained
+        again = price_sphere(Lam, V, F, 1.0, 0.0, P, max_work=cap)
+        assert (again.rho_upper, again.work) == (res.rho_upper, res.work)
+    loose = price_sphere(Lam, V, F, 1.0, 0.0, P, max_work=0.0)
+    assert loose.rho_upper > ref * 1.01
+    stats = {}
+    rho, _, method = price(p, Lam, max_patterns=10_000, max_work=0.0, stats=stats)
+    assert method == "sphere_budget" and rho == loose.rho_upper
+    assert stats["capped"] and not stats["closed"] and stats["work"] == loose.work
+
+
+@pytest.mark.blas_sensitive
+def test_column_generation_pricing_budget():
+    """N = 4, k = 2, rank 3: with a one-unit pricing budget the full branch and bound is cut
+    (info pricing_capped, "sphere_budget", not exact) and both bounds stay valid against the
+    exact pattern program; the default budget certifies without reaching its cap. A bad
+    budget is rejected by name."""
+    import warnings
+
+    from conic_dnn.two_layer.column_generation import solve_column_generation
+
+    p = _problem(0, 4, 3, 0.0, "relu", k=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = cd.solve(p, method="pattern").objective
+    cut = solve_column_generation(p, pricing_budget=1)
+    assert cut.info["pricing_capped"] and cut.info["pricing"] == "sphere_budget"
+    assert not cut.exact
+    assert cut.lower_bound <= ref * (1 + 1e-7) and cut.objective >= ref * (1 - 1e-7)
+    res = solve_column_generation(p)
+    assert res.certified and not res.info["pricing_capped"]
+    assert 0 < res.info["pricing_work"]
+    assert res.objective == pytest.approx(ref, rel=1e-6)
+    with pytest.raises(TypeError, match="pricing_budget"):
+        solve_column_generation(p, pricing_budget="big")
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="pricing_budget"):
+            solve_column_generation(p, pricing_budget=bad)

@@ -325,15 +325,15 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
     return _finish(problem, state, tol, max_patterns, time.perf_counter() - t_start)
 
 
-def _initial(problem, n_init, n_add, rng, seed, pricing_kw):
+def _initial(problem, n_init, n_add, rng, seed, pricing_kw, budget=PRICING_BUDGET):
     """The first dictionary: random unit directions plus the best pricing columns at Z = 0."""
     H0 = problem.H0
     V = factor_range(H0.T)[1]
     G = V @ rng.normal(size=(V.shape[1], n_init)) if V.shape[1] else np.zeros((H0.shape[1], 0))
     U = G / np.maximum(np.linalg.norm(G, axis=0), 1e-300) if n_init else G
     Lam0 = -problem.loss.gradient(np.zeros_like(problem.Y), problem.Y)
-    extra = ({"max_work": SEARCH_WORK} if _sphere_pricing(problem, pricing_kw.get("cells"))
-             else {})  # columns only: the cheap search
+    extra = ({"max_work": min(SEARCH_WORK, budget)}
+             if _sphere_pricing(problem, pricing_kw.get("cells")) else {})  # the cheap search
     _, cands, method = price(problem, Lam0, seed=seed, **pricing_kw, **extra)
     U, _ = _add_columns(U, cands, n_add, -np.inf)
     return U, method
@@ -345,10 +345,10 @@ def _sphere_pricing(problem, cells) -> bool:
 
 
 def _price_round(problem, Lam, seed, pricing_kw, search, U=None, atoms=None, budget=np.inf,
-                 stats=None):
+                 stats=None, search_work=SEARCH_WORK):
     """Pricing of one round: with ``search``, the cheap cell search first; the full (bounded)
     pricing when it finds no improving column. ``k > 1`` (branch and bound over output
-    directions): first the search capped at :data:`SEARCH_WORK`, seeded with ``atoms`` (the
+    directions): first the search capped at ``search_work``, seeded with ``atoms`` (the
     master's atoms and last round's unused columns; a valid, loose bound); when it finds no
     improving column new to the dictionary ``U`` and did not close, the full branch and bound
     capped at ``budget`` (the work left of the solve's ``pricing_budget``), seeded with the
@@ -362,7 +362,7 @@ def _price_round(problem, Lam, seed, pricing_kw, search, U=None, atoms=None, bud
 
     if _sphere_pricing(problem, pricing_kw.get("cells")):
         st = {}
-        rho, cands, method = price(problem, Lam, seed=seed, max_work=SEARCH_WORK, seeds=atoms,
+        rho, cands, method = price(problem, Lam, seed=seed, max_work=search_work, seeds=atoms,
                                    stats=st, **pricing_kw)
         work, full = st["work"], 0.0
         if not (st["closed"] or found(cands) or budget < 1):
@@ -412,7 +412,7 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
     n_init = 2 * N if n_init is None else n_init
     cap = max(n_init, 2 * N) + 20 * n_add
     t0 = time.perf_counter()
-    U, method = _initial(problem, n_init, n_add, rng, seed, pricing_kw)
+    U, method = _initial(problem, n_init, n_add, rng, seed, pricing_kw, pricing_budget)
     st = dict(pricing_time=time.perf_counter() - t0, hist_up=[], hist_lo=[], best_net=None,
               best_ub=np.inf, best_lb=-np.inf, info=None, it=0, method=method,
               n_patterns=n_patterns, timed_out=False, refine_time=0.0, capped=False,
@@ -444,7 +444,7 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
         atoms = list(U[:, keep].T) + spare
         rho_up, cands, st["method"] = _price_round(
             problem, Lam, seed + it, pricing_kw, search, U, atoms,
-            pricing_budget - st["full_work"], sph)
+            pricing_budget - st["full_work"], sph, min(SEARCH_WORK, pricing_budget))
         if sph:
             st["capped"] = bool(sph["capped"])
             st["pricing_work"] += sph["work"]

@@ -322,7 +322,7 @@ def price_sphere(Lam: np.ndarray, V: np.ndarray, F: np.ndarray, a: float, b: flo
         if n_nodes >= max_nodes or not s.affordable():
             closed, capped = False, True
             break
-        _, _, vids, live = heapq.heappop(heap)
+        _, _, vids, live, parent = heapq.heappop(heap)
         W = np.array([s.vert[i] for i in vids])
         G = W @ W.T
         i, j = np.unravel_index(np.argmin(G + 3 * np.eye(k)), G.shape)  # longest edge
@@ -330,7 +330,7 @@ def price_sphere(Lam: np.ndarray, V: np.ndarray, F: np.ndarray, a: float, b: flo
         for drop in (i, j):
             child = list(vids)
             child[drop] = m
-            dropped = _push(s, heap, child, live, dropped)
+            dropped = _push(s, heap, child, live, dropped, parent)
             n_nodes += 1
     if closed or s.affordable():
         _polish(s)
@@ -344,9 +344,11 @@ def price_sphere(Lam: np.ndarray, V: np.ndarray, F: np.ndarray, a: float, b: flo
 _counter = itertools.count()
 
 
-def _push(s: _Search, heap, vids, live, dropped) -> float:
-    """Bound a node; push it with its live cells (or drop it); returns the largest bound
-    dropped so far."""
+def _push(s: _Search, heap, vids, live, dropped, parent=None) -> float:
+    """Bound a node; push it with its live cells and their bounds (or drop it); returns the
+    largest bound dropped so far. ``parent``: the live cells' bounds on the enclosing node
+    (valid on this one too: a child's bound never exceeds its parent's, even when the work
+    cap leaves its vertices with looser bounds)."""
     Ws = np.array([s.vert[i] for i in vids]).T
     h = min_norm_lower(Ws)
     U = np.column_stack([s.bounds(i, live, h) for i in vids])  # (L, k)
@@ -358,13 +360,15 @@ def _push(s: _Search, heap, vids, live, dropped) -> float:
         Uh = np.column_stack([s.ub[i][live[hot]] for i in vids])
         cell[hot] = np.minimum(np.minimum(cell[hot], Uh.max(axis=1) / h * (1 + H_MARGIN)), lin)
         tau = s.tau
+    if parent is not None:
+        cell = np.minimum(cell, parent)
     dead = cell <= tau
     if dead.any():
         dropped = max(dropped, float(cell[dead].max()))
     if dead.all():
         return dropped
     keep = live[~dead]
-    heapq.heappush(heap, (-float(cell[~dead].max()), next(_counter), vids, keep))
+    heapq.heappush(heap, (-float(cell[~dead].max()), next(_counter), vids, keep, cell[~dead]))
     return dropped
 
 
@@ -453,6 +457,8 @@ def _ascend(s: _Search, e, iters=20):
     exact one-output pricing at ``w`` (all cells); stops when the value stops increasing."""
     val = s.true_value(e)
     for _ in range(iters):
+        if not s.affordable(16):
+            return
         x = s.Lam.T @ _cells._act(s.F @ e, s.a, s.b)
         nx = np.linalg.norm(x)
         if nx == 0:
@@ -479,7 +485,9 @@ def _seed(s: _Search, seeds):
                 starts.append(e / np.linalg.norm(e))
                 s.record(starts[-1])  # a column in its own right (true value)
     k = s.Lam.shape[1]
-    for w in np.eye(k):
+    for i, w in enumerate(np.eye(k)):
+        if i > 0 and not s.affordable(16):
+            break
         cands = _one_output(s, w)
         if cands:
             starts.append(cands[0][1])
