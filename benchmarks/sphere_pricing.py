@@ -2,8 +2,9 @@
 
 :func:`run_multi_pricing` solves the ``multi`` instances of :mod:`pilanci_ergen` (k in {2, 3},
 rank 3..5, N in {4, 8, 16}; its ``config`` and ``data``) by column generation twice: with the
-exact pricing over output directions (``"cells_sphere"``, :mod:`conic_dnn.two_layer.sphere`)
-and with the older per-cell bound (``SPHERE_MAX_K`` set to 1 for the baseline), and returns
+pricing over output directions (:mod:`conic_dnn.two_layer.sphere`: exact, ``"cells_sphere"``,
+within column generation's default ``pricing_budget``; ``"sphere_budget"`` where the cap was
+reached) and with the older per-cell bound (``SPHERE_MAX_K`` set to 1 for the baseline), and returns
 one row per instance and method (certified, relative gap, pricing method, rounds, time) plus
 a summary (certified counts, gap quantiles, median time ratio). It writes nothing; call
 ``python benchmarks/sphere_pricing.py [--new-only]`` to print the rows.

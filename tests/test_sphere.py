@@ -211,3 +211,30 @@ def test_column_generation_pricing_budget():
     for bad in (0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="pricing_budget"):
             solve_column_generation(p, pricing_budget=bad)
+
+
+@pytest.mark.parametrize("improving", [True, False])
+def test_full_branch_and_bound_only_when_the_search_fails(improving):
+    """Column generation's k > 1 round (_price_round): when the capped search finds a column
+    above 2 lam (lam small: rho / 2 lam ~ 10) the full branch and bound is not run; when no
+    column can improve (2 lam = 1.2 rho, rho from the sampling oracle) it runs, closes, and
+    its bound lies in [rho, 2 lam (1 + 1e-9)]."""
+    from conic_dnn.two_layer.column_generation import _price_round
+
+    base = _problem(1, 8, 3, 0.0, "relu", k=2)
+    Lam = np.random.default_rng(2).normal(size=(8, 2))
+    ref = _oracle(base, Lam, seed=1)
+    lam = ref / 20 if improving else 0.6 * ref
+    p = cd.Problem(base.X, base.Y, 2, lam)
+    kw = dict(max_patterns=0, cells=cell_patterns_for(p), target=2 * lam)
+    stats = {}
+    rho, cands, method = _price_round(p, Lam, 0, kw, False, np.zeros((3, 0)), None,
+                                      stats=stats, search_work=1)
+    assert rho >= ref
+    if improving:
+        assert stats["full_work"] == 0 and cands[0][0] > 2 * lam
+        assert method == "sphere_budget"
+    else:
+        assert stats["full_work"] > 0 and stats["closed"] and method == "cells_sphere"
+        assert rho <= 2 * lam * (1 + 1e-9)
+        assert cands[0][0] <= ref * (1 + 1e-9)
