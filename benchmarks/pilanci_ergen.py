@@ -8,9 +8,11 @@ Measured in one process (timings are ratios on a shared machine):
   where it fits, the Pilanci-Ergen convex program (:func:`solve_pilanci_ergen`: the group
   lasso over ALL arrangement patterns with the cone constraints ``(2 D_i - I) H0 w >= 0``, in
   cvxpy + Clarabel, written from the paper's formulation); relative gap, objectives, times.
-* ``multi``: k in {2, 3}, rank 3..5, N <= 16: column generation's bound (per-cell rigorous
-  bounds), checked against the exact pattern program at N = 4 and against multi-start L-BFGS
-  of a wide network everywhere (a bound above a trained loss would be a bug); gap distribution.
+* ``multi``: k in {2, 3}, rank 3..5, N <= 16: column generation's bound (the branch and bound
+  over output directions of :mod:`conic_dnn.two_layer.sphere`, within the default
+  ``pricing_budget``; capped: a valid, looser bound), checked against the exact pattern
+  program at N = 4 and against multi-start L-BFGS of a wide network everywhere (a bound above
+  a trained loss would be a bug); gap distribution, times, how many reached the cap.
 * ``losses``: logistic / hinge / Huber at N = 16..32, rank 2..4: certified gaps, and the bound
   against multi-start training.
 * ``auto``: ``cd.solve(method="auto")`` against each single method on a small grid: who
@@ -179,6 +181,8 @@ def run_multi(cfg):
                      "certified": res.certified, "pricing": res.info["pricing"],
                      "reference": ref, "reference_kind": ref_kind, "trained": trained,
                      "bound_valid": bool(res.lower_bound <= best * (1 + 1e-7) + 1e-12),
+                     "pricing_capped": bool(res.info.get("pricing_capped", False)),
+                     "pricing_work": float(res.info.get("pricing_work", 0.0)),
                      "cg_time": t_cg})
         print(f"  multi k={k} d={d} N={N}: gap {rows[-1]['rel_gap']:.1e} valid "
               f"{rows[-1]['bound_valid']} {t_cg:.2f} s", flush=True)
@@ -253,6 +257,10 @@ def summarise(exact, multi, losses, auto):
     gaps = np.array([r["rel_gap"] for r in multi])
     out["multi_gap_quantiles"] = ({q: float(np.quantile(gaps, q)) for q in (0.5, 0.9, 1.0)}
                                   if len(gaps) else None)
+    times = [r["cg_time"] for r in multi]
+    out["multi_time_median"] = float(np.median(times)) if times else None
+    out["multi_time_max"] = float(max(times)) if times else None
+    out["multi_capped"] = f"{sum(r['pricing'] == 'sphere_budget' for r in multi)}/{len(multi)}"
     out["losses_certified"] = f"{sum(r['certified'] for r in losses)}/{len(losses)}"
     out["losses_bounds_valid"] = f"{sum(r['bound_valid'] for r in losses)}/{len(losses)}"
     cells = {}

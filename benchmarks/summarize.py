@@ -8,6 +8,7 @@ prints it). Missing results files are listed as "not run".
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -168,12 +169,19 @@ def table() -> str:
             f"{per_n or _f(s.get('pe_speedup_median'), '.1f')}; "
             f"{_f(s.get('pe_max_abs_objective_diff'), '.1e')} |")
         auto = s.get("auto_certified_per_method", {})
+        multi = pe.get("multi") or []
+        times = [r["cg_time"] for r in multi]
+        q = s.get("multi_gap_quantiles") or {}
+        gaps = "/".join(_f(q.get(k), ".0e") for k in ("0.5", "0.9", "1.0"))
+        t_med = _f(statistics.median(times) if times else None, ".1f")
+        t_max = _f(max(times, default=None), ".0f")
         lines.append(
             f"| pilanci_ergen: other losses; k > 1; `method=\"auto\"` | logistic / hinge / "
-            f"Huber certified; k in {{2, 3}} certified, bounds valid; auto grid: certified by "
+            f"Huber certified; k in {{2, 3}} certified, bounds valid, relative gap median / "
+            f"90% / max, time median / max; auto grid: certified by "
             f"auto / column generation / pattern, worst time auto / fastest certifying | "
             f"{s.get('losses_certified')}; {s.get('multi_certified')}, "
-            f"{s.get('multi_bounds_valid')}; {auto.get('auto')} / "
+            f"{s.get('multi_bounds_valid')}, {gaps}, {t_med} / {t_max} s; {auto.get('auto')} / "
             f"{auto.get('column_generation')} / {auto.get('pattern')}, "
             f"{_f(s.get('auto_worst_time_ratio'), '.2f')}x |")
     missing = [n for n in ("two_layer", "deep", "solvers", "pruning", "size", "resolve")

@@ -85,10 +85,14 @@ def test_cell_patterns_cover_the_arrangement():
     assert all(row.tobytes() in seen for row in S)
 
 
-@pytest.mark.parametrize("k", [2, 3])
-def test_cell_bound_k_is_valid(k):
-    """k > 1, rank 3: the per-cell bound is never below the value at 200k random unit
-    directions nor at its own candidates."""
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_cell_bound_k_is_valid(k, monkeypatch):
+    """k > SPHERE_MAX_K (forced for k = 2, 3), rank 3: the per-cell bound is never below the
+    value at 200k random unit directions nor at its own candidates."""
+    from conic_dnn.two_layer import pricing
+
+    if k <= pricing.SPHERE_MAX_K:
+        monkeypatch.setattr(pricing, "SPHERE_MAX_K", 1)
     p = _problem(5, 8, 3, 0.0, "relu", k=k)
     Lam = np.random.default_rng(4).normal(size=(8, k))
     rho, cands, method = price(p, Lam, max_patterns=10_000)

@@ -55,9 +55,20 @@ Computing rho (:mod:`conic_dnn.two_layer.pricing`)
       enumerated once from their extreme rays (:mod:`conic_dnn.two_layer.cells`); on a cell
       ``P`` the value is ``||Proj_{K_P}(c_P)||`` (one NNLS), cells are searched best-first
       with rigorous dual bounds;
-    * ``rank(H0) > 2``, ``k > 1``: a rigorous bound per cell (spectral norm and rotated cone
-      projections), tightened by the cell's SDP where few cells remain above the best value;
-      columns from a local ascent. More than ``max_patterns`` cells: no lower bound (``-inf``).
+    * ``rank(H0) > 2``, ``k > 1``: exact to 1e-9 above ``2 lam`` (to ``1e-3 (rho / 2 lam -
+      1)`` while ``rho`` is far above it, where the bound is weak anyway). ``rho = max_{||w|| = 1}
+      rho1(Lambda w)`` (``rho1`` the one-output value, convex in the output direction ``w``)
+      by branch and bound over spherical simplices of ``w`` (per-cell bounds ``max_i
+      g_P(v_i) / h`` at the simplex's vertices, ``h`` its hull's distance to 0;
+      :mod:`conic_dnn.two_layer.sphere`); its best cell projections are the new columns.
+      Every round first runs a cheap search (capped at :data:`SEARCH_WORK` units of one exact
+      cell projection, seeded with the master's atoms and last round's unused columns); the
+      full branch and bound runs only when it finds no new improving column, and all full
+      searches of a solve share ``pricing_budget`` (deterministic work, not wall-clock). A
+      search stopped by its cap returns the largest bound of its open nodes: rigorous, looser
+      (``info["pricing"] == "sphere_budget"``, ``info["pricing_capped"]``). ``k > 4``: a
+      rigorous, looser per-cell bound. More than ``max_patterns`` cells: no lower bound
+      (``-inf``).
 """
 
 from __future__ import annotations
@@ -78,6 +89,7 @@ from ..core.problem import Problem
 from ..core.result import Result, certification_slack
 from ..neurons.pruning import prune
 from ..solvers import SolveInfo, _check_solver
+from . import pricing as _pricing
 from .fenchel import supported
 from .group_lasso import master_cvxpy as _master
 from .group_lasso import master_numpy as _master_numpy
@@ -90,7 +102,14 @@ __all__ = ["solve_column_generation", "price", "lower_bound"]
 
 #: Default largest number of arrangement cells enumerated for the pricing at rank(H0) > 2.
 MAX_CELLS = 200_000
-EXACT_PRICING = ("rank2", "identity", "cells", "cells_search")
+#: Work cap (units of one exact cell projection, :mod:`conic_dnn.two_layer.sphere`) of the
+#: cheap k > 1 pricing tried first every round (seeded by the master's atoms).
+SEARCH_WORK = 2_000
+#: Default total work (over a solve) of the full branch and bound over output directions
+#: (k > 1), run only in rounds where the cheap search finds no improving column; once spent,
+#: the rounds keep the cheap search and its valid, looser bound.
+PRICING_BUDGET = 150_000
+EXACT_PRICING = ("rank2", "identity", "cells", "cells_search", "cells_sphere")
 
 
 def _network(problem, U, Vm, c, rtol=1e-9):
@@ -235,7 +254,8 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
                             n_init: int | None = None, n_add: int = 5,
                             max_patterns: int = MAX_CELLS, solver: str | None = None,
                             seed: int = 0, progress: bool = False, master: str = "auto",
-                            deadline: Deadline | None = None) -> Result:
+                            deadline: Deadline | None = None,
+                            pricing_budget: float = PRICING_BUDGET) -> Result:
     """Solve a depth-2 problem by column generation, with a certified gap.
 
     Parameters
@@ -274,6 +294,13 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
     deadline : Deadline, optional
         Checked between rounds: when it has expired the best network so far is returned with
         its bound, ``status="time_limit"`` and ``success=False``.
+    pricing_budget : float, default 150_000
+        ``2 <= k <= 4`` at rank > 2: the total work of the full branch and bound over output
+        directions in one solve, in units of one exact cell projection (about 50-80 us each
+        at N = 8..30); once spent, rounds keep the cheap search and its valid, looser bound.
+        ``inf``: no cap (exact pricing every time the search fails, at any cost). Measured on
+        ``benchmarks/pilanci_ergen.py``'s k in {2, 3} grid: the default certifies 15/18 (an
+        uncapped run 18/18, up to 90 s per instance).
 
     Returns
     -------
@@ -282,10 +309,14 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
         ``(k, n [+1])`` with ``n <= N(N+1)`` (pruned when wider); ``objective`` is its
         forward-pass loss; ``lower_bound`` the best dual bound (``-inf`` without a valid
         pricing bound); ``exact`` when the pricing is exact (identity activation,
-        ``rank(H0) <= 2``, or one output); ``info``: ``iterations``, ``n_columns``,
-        ``history_upper``, ``history_lower`` (best bound so far, per round), ``pricing``,
-        ``master_time``, ``pricing_time``, ``n_patterns``, ``master``, ``master_fallbacks``,
-        ``refine_time``.
+        ``rank(H0) <= 2``, one output, or the last round's branch and bound over output
+        directions closed: ``info["pricing"] == "cells_sphere"``); ``info``: ``iterations``,
+        ``n_columns``,
+        ``history_upper``, ``history_lower`` (best bound so far, per round), ``pricing``
+        (the last round's method), ``master_time``, ``pricing_time``, ``n_patterns``,
+        ``master``, ``master_fallbacks``, ``refine_time``, ``pricing_capped`` (k > 1: the
+        last round's bound came from a search stopped by its work cap) and ``pricing_work``
+        (k > 1: total work of the searches).
 
     Raises
     ------
@@ -293,34 +324,78 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
         For a bad ``problem`` or argument, before any solver runs (the message names it).
     """
     _validate(problem, tol, max_iter, n_init, n_add, max_patterns, seed, solver, master)
+    if isinstance(pricing_budget, bool) or not isinstance(pricing_budget, Real):
+        raise TypeError(f"pricing_budget: expected a number > 0, got "
+                        f"{type(pricing_budget).__name__}")
+    if not pricing_budget > 0:
+        raise ValueError(f"pricing_budget: expected a number > 0 (or inf), got "
+                         f"{pricing_budget}")
     if deadline is not None and not isinstance(deadline, Deadline):
         raise TypeError(f"deadline: expected a conic_dnn.core.budget.Deadline or None, got "
                         f"{type(deadline).__name__}")
     deadline = deadline or Deadline(None)
     t_start = time.perf_counter()
     state = _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, progress,
-                 master, deadline)
+                 master, deadline, pricing_budget)
     return _finish(problem, state, tol, max_patterns, time.perf_counter() - t_start)
 
 
-def _initial(problem, n_init, n_add, rng, seed, pricing_kw):
+def _initial(problem, n_init, n_add, rng, seed, pricing_kw, budget=PRICING_BUDGET):
     """The first dictionary: random unit directions plus the best pricing columns at Z = 0."""
     H0 = problem.H0
     V = factor_range(H0.T)[1]
     G = V @ rng.normal(size=(V.shape[1], n_init)) if V.shape[1] else np.zeros((H0.shape[1], 0))
     U = G / np.maximum(np.linalg.norm(G, axis=0), 1e-300) if n_init else G
     Lam0 = -problem.loss.gradient(np.zeros_like(problem.Y), problem.Y)
-    _, cands, method = price(problem, Lam0, seed=seed, **pricing_kw)
+    extra = ({"max_work": min(SEARCH_WORK, budget)}
+             if _sphere_pricing(problem, pricing_kw.get("cells")) else {})  # the cheap search
+    _, cands, method = price(problem, Lam0, seed=seed, **pricing_kw, **extra)
     U, _ = _add_columns(U, cands, n_add, -np.inf)
     return U, method
 
 
-def _price_round(problem, Lam, seed, pricing_kw, search):
+def _sphere_pricing(problem, cells) -> bool:
+    """True when :func:`price` runs the branch and bound over output directions."""
+    return cells is not None and 2 <= problem.k <= _pricing.SPHERE_MAX_K
+
+
+def _price_round(problem, Lam, seed, pricing_kw, search, U=None, atoms=None, budget=np.inf,
+                 stats=None, search_work=SEARCH_WORK):
     """Pricing of one round: with ``search``, the cheap cell search first; the full (bounded)
-    pricing when it finds no improving column."""
+    pricing when it finds no improving column. ``k > 1`` (branch and bound over output
+    directions): first the search capped at ``search_work``, seeded with ``atoms`` (the
+    master's atoms and last round's unused columns; a valid, loose bound); when it finds no
+    improving column new to the dictionary ``U`` and did not close, the full branch and bound
+    capped at ``budget`` (the work left of the solve's ``pricing_budget``), seeded with the
+    atoms and the search's columns. ``stats`` (a dict) gets ``closed``, ``capped`` (of the
+    search whose bound is returned), ``work`` (both searches) and ``full_work`` (the full
+    branch and bound's)."""
+    improving = 2 * problem.lam * (1 + 1e-6)
+
+    def found(cands):
+        return any(v > improving and (U is None or _is_new(u, U)) for v, u in cands[:32])
+
+    if _sphere_pricing(problem, pricing_kw.get("cells")):
+        st = {}
+        rho, cands, method = price(problem, Lam, seed=seed, max_work=search_work, seeds=atoms,
+                                   stats=st, **pricing_kw)
+        work, full = st["work"], 0.0
+        if not (st["closed"] or found(cands) or budget < 1):
+            more = [u for _, u in cands[:8]]
+            seeds = more if atoms is None else list(atoms) + more
+            rho2, cands2, method2 = price(problem, Lam, seed=seed, max_work=budget,
+                                          seeds=seeds, stats=st, **pricing_kw)
+            full = st["work"]
+            work += full
+            if rho2 <= rho:  # (both valid: the smaller)
+                rho, method = rho2, method2
+            cands = sorted(cands + cands2, key=lambda c: -c[0])
+        if stats is not None:
+            stats.update(st, work=work, full_work=full)
+        return rho, cands, method
     if search:
         rho, cands, method = price(problem, Lam, seed=seed, bound=False, **pricing_kw)
-        if cands and cands[0][0] > 2 * problem.lam * (1 + 1e-6):
+        if cands and cands[0][0] > improving:
             return rho, cands, method
     return price(problem, Lam, seed=seed, **pricing_kw)
 
@@ -343,25 +418,26 @@ def _refined(problem, U, Vm, c, net, ub, keep):
 
 
 def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, progress, master,
-         deadline):
+         deadline, pricing_budget=PRICING_BUDGET):
     """The rounds: master, network, dual, pricing, bound, new columns."""
     N, lam = problem.N, problem.lam
     rng = np.random.default_rng(seed)
     cells, n_patterns = _pricing_cells(problem, max_patterns)
-    pricing_kw = dict(max_patterns=0, solver=solver, cells=cells)
+    pricing_kw = dict(max_patterns=0, solver=solver, cells=cells, target=2 * lam)
     n_init = 2 * N if n_init is None else n_init
     cap = max(n_init, 2 * N) + 20 * n_add
     t0 = time.perf_counter()
-    U, method = _initial(problem, n_init, n_add, rng, seed, pricing_kw)
+    U, method = _initial(problem, n_init, n_add, rng, seed, pricing_kw, pricing_budget)
     st = dict(pricing_time=time.perf_counter() - t0, hist_up=[], hist_lo=[], best_net=None,
               best_ub=np.inf, best_lb=-np.inf, info=None, it=0, method=method,
-              n_patterns=n_patterns, timed_out=False, refine_time=0.0)
+              n_patterns=n_patterns, timed_out=False, refine_time=0.0, capped=False,
+              pricing_work=0.0, full_work=0.0)
     mast = _Master(problem, master, solver)
     # one output, cells enumerated: Newton over the directions inside their cells
     refine = problem.k == 1 and cells is not None and smooth(problem.loss)
     # one output with cells: search the promising cells first, bound only when that fails
     search = False  # measured: the cheap search's columns make convergence slow
-    bar = None
+    bar, spare = None, []
     if progress:
         from tqdm.auto import tqdm
 
@@ -379,7 +455,15 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
             st["best_net"], st["best_ub"] = net, ub
         Lam = _dual_multiplier(problem, net.forward(problem.X)[-1], Lam_m)
         t0 = time.perf_counter()
-        rho_up, cands, st["method"] = _price_round(problem, Lam, seed + it, pricing_kw, search)
+        sph = {}
+        atoms = list(U[:, keep].T) + spare
+        rho_up, cands, st["method"] = _price_round(
+            problem, Lam, seed + it, pricing_kw, search, U, atoms,
+            pricing_budget - st["full_work"], sph, min(SEARCH_WORK, pricing_budget))
+        if sph:
+            st["capped"] = bool(sph["capped"])
+            st["pricing_work"] += sph["work"]
+            st["full_work"] += sph["full_work"]
         st["best_lb"] = max(st["best_lb"], lower_bound(problem, Lam, rho_up))
         st["pricing_time"] += time.perf_counter() - t0
         st["hist_up"].append(ub)
@@ -397,6 +481,8 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
             U = U[:, keep]
             mast.forget(keep)
         U, added = _add_columns(U, cands, n_add, 2 * lam * (1 + 1e-12))
+        # k > 1: the next round's search starts from the columns not added (one per cell)
+        spare = [u for _, u in cands[:n_add + 16] if _is_new(u, U)] if sph else []
         if added == 0:  # no improving direction (to the pricing's accuracy): converged
             break
     if bar is not None:
@@ -445,5 +531,6 @@ def _finish(problem, st, tol, max_patterns, elapsed):
               "history_upper": st["hist_up"], "history_lower": st["hist_lo"],
               "pricing": method, "master_time": mast.time, "pricing_time": st["pricing_time"],
               "n_patterns": st["n_patterns"], "master": mast.kind,
-              "master_fallbacks": mast.fallbacks, "refine_time": st["refine_time"]},
+              "master_fallbacks": mast.fallbacks, "refine_time": st["refine_time"],
+              "pricing_capped": st["capped"], "pricing_work": st["pricing_work"]},
     )

@@ -6,9 +6,14 @@ the Fenchel lower bound :func:`lower_bound` once scaled so that ``rho <= 2 lam``
 :mod:`conic_dnn.two_layer.column_generation` for the derivation. :func:`price` is exact for a linear
 activation (a spectral norm), for ``rank(H0) <= 2`` (arcs between kinks) and, for one output
 (``k = 1``), at any rank (the cells of the hyperplane arrangement, each a projection onto a
-polyhedral cone: :mod:`conic_dnn.two_layer.cells`). For ``k > 1`` at rank > 2 each cell gets a
-cheap rigorous upper bound (spectral norm, and the rotated cone bound of :func:`_cell_bound_k`);
-an SDP per cell (only with few cells) tightens it.
+polyhedral cone: :mod:`conic_dnn.two_layer.cells`). For ``2 <= k <=`` :data:`SPHERE_MAX_K` at
+rank > 2 it is exact to ``rtol`` too: ``rho = max_{||w|| = 1} rho1(Lam w)`` (a convex function of
+the output direction ``w``) by branch and bound over spherical simplices of ``w``, each vertex an
+exact one-output cell pricing (:mod:`conic_dnn.two_layer.sphere`), ``"cells_sphere"``; a branch
+and bound stopped by its deterministic work cap (``max_work``) or node budget returns the largest
+bound of its open nodes, rigorous but looser (``"sphere_budget"``). Larger ``k``: a rigorous but
+looser bound (per-cell spectral norm and the rotated cone bound of :func:`_cell_bound_k`, an SDP
+per cell when few cells remain).
 
 :func:`lower_bound` is the Fenchel dual bound for every built-in convex loss (conjugates in
 :mod:`conic_dnn.core.losses`).
@@ -25,11 +30,15 @@ from ..core.problem import Problem
 from ..solvers import run
 from . import cells as _cells_mod
 from .fenchel import dual_value
+from .sphere import price_sphere
 
-__all__ = ["price", "lower_bound", "cell_patterns_for", "MAX_CELL_SUBSETS"]
+__all__ = ["price", "lower_bound", "cell_patterns_for", "MAX_CELL_SUBSETS", "SPHERE_MAX_K"]
 
 #: Largest ``C(m, r - 1)`` (vertex subsets) for which the cells are enumerated for pricing.
 MAX_CELL_SUBSETS = 400_000
+#: Most outputs priced exactly by the branch and bound over output directions (``2^(k-1)``
+#: root simplices; above it the per-cell bound).
+SPHERE_MAX_K = 4
 
 
 # --- pricing --------------------------------------------------------------------------------
@@ -193,7 +202,9 @@ def _price_cells_k(Lam, H0, V, F, act, patterns, rng, n_starts, solver, sdp_max)
 
 def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=None,
           seed: int = 0, _patterns=None, cells=None, sdp_max: int = 32,
-          bound: bool = True):
+          bound: bool = True, target: float = 0.0, rtol: float = 1e-9,
+          max_nodes: int = 20_000, max_work: float = np.inf, seeds=None,
+          stats: dict | None = None):
     """Maximise ``||Lam^T s(H0 u)||_2`` over unit ``u`` (the pricing problem).
 
     Parameters
@@ -213,6 +224,16 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
     bound : bool, default True
         False: one output at rank > 2 only searches the most promising cells for improving
         columns (``rho_upper = inf``, method ``"cells_search"``); cheaper than the bound.
+    target, rtol, max_nodes
+        ``2 <= k <= SPHERE_MAX_K`` at rank > 2 (:func:`conic_dnn.two_layer.sphere.price_sphere`):
+        directions with values below ``target (1 + rtol)`` are not resolved (column
+        generation passes ``2 lam``), ``rtol`` the relative accuracy above
+        ``max(rho, target)``, ``max_nodes`` the node budget.
+    max_work, seeds, stats
+        The branch and bound's deterministic work cap (units of one exact cell projection;
+        reached: a valid, looser bound, method ``"sphere_budget"``), columns ``u`` to seed its
+        incumbent (the master's atoms), and a dict filled with ``closed``, ``capped``,
+        ``work``, ``n_nodes`` of the search.
 
     Returns
     -------
@@ -221,8 +242,10 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
     candidates : list of (float, ndarray of shape (d',))
         Unit directions with their values ``||Lam^T s(H0 u)||``, best first.
     method : str
-        ``"identity"``, ``"rank2"``, ``"cells"`` (all exact), ``"cell_bound"`` (k > 1, a
-        valid bound) or ``"heuristic"`` (no bound).
+        ``"identity"``, ``"rank2"``, ``"cells"`` (all exact), ``"cells_sphere"`` (k > 1, exact
+        to ``rtol`` above ``target``), ``"sphere_budget"`` (k > 1, work or node cap reached:
+        valid, looser), ``"cell_bound"`` (k > SPHERE_MAX_K, a valid bound) or ``"heuristic"``
+        (no bound).
     """
     act, H0 = problem.activation, problem.H0
     Lam = np.asarray(Lam, dtype=float).reshape(problem.N, -1)
@@ -253,6 +276,14 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
     if Lam.shape[1] == 1:
         rho, cands = _price_cells_k1(Lam, V, F, act, patterns, bound)
         return rho, cands, ("cells" if bound else "cells_search")
+    if Lam.shape[1] <= SPHERE_MAX_K:
+        res = price_sphere(Lam, V, F, act.a, act.b, patterns, target=target, rtol=rtol,
+                           max_nodes=max_nodes, max_work=max_work, seeds=seeds)
+        if stats is not None:
+            stats.update(closed=res.closed, capped=res.capped, work=res.work,
+                         n_nodes=res.n_nodes)
+        return res.rho_upper, res.candidates, ("cells_sphere" if res.closed else
+                                               "sphere_budget")
     rho, cands = _price_cells_k(Lam, H0, V, F, act, patterns, rng, 20, solver, sdp_max)
     return rho, cands, "cell_bound"
 
