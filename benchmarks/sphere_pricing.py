@@ -6,13 +6,12 @@ pricing over output directions (:mod:`conic_dnn.two_layer.sphere`: exact, ``"cel
 within column generation's default ``pricing_budget``; ``"sphere_budget"`` where the cap was
 reached) and with the older per-cell bound (``SPHERE_MAX_K`` set to 1 for the baseline), and returns
 one row per instance and method (certified, relative gap, pricing method, rounds, time) plus
-a summary (certified counts, gap quantiles, median time ratio). It writes nothing; call
-``python benchmarks/sphere_pricing.py [--new-only]`` to print the rows.
+a summary (certified counts, gap quantiles, median time ratio). ``python
+benchmarks/sphere_pricing.py [--quick]`` writes them to ``results/sphere_pricing.json``.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
@@ -22,8 +21,10 @@ from conic_dnn.two_layer import pricing
 from conic_dnn.two_layer.column_generation import solve_column_generation
 
 try:
+    from . import _common as common
     from . import pilanci_ergen as pe
 except ImportError:  # run as a script
+    import _common as common
     import pilanci_ergen as pe
 
 
@@ -70,6 +71,22 @@ def run_multi_pricing(quick: bool = False, baseline: bool = True) -> dict:
     return {"rows": rows, "summary": summary}
 
 
+NAME = "sphere_pricing"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run both pricings on the grid and write ``results/sphere_pricing.json``."""
+    args = common.parse_args(__doc__.splitlines()[0], argv)
+    common.print_header(NAME, args)
+    t0 = time.perf_counter()
+    out = run_multi_pricing(quick=args.quick)
+    print("\nsummary:", out["summary"])
+    cfg = {"multi": pe.config(args.quick)["multi"], "lam": pe.LAM}
+    path = common.write_results(NAME, args, cfg, out["rows"], time.perf_counter() - t0,
+                                {"summary": out["summary"]})
+    print(f"results written to {path}")
+    return 0
+
+
 if __name__ == "__main__":
-    out = run_multi_pricing(baseline="--new-only" not in sys.argv[1:])
-    print(out["summary"])
+    raise SystemExit(main())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ["two_layer", "deep", "solvers", "pruning", "size", "resolve"]
+SCRIPTS = ["two_layer", "deep", "solvers", "pruning", "size", "resolve", "sphere_pricing"]
 
 
 @pytest.mark.slow
