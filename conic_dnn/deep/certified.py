@@ -75,14 +75,21 @@ def _round(problem, net, obj, tol, cert, polish, solver, solver_options, seed, p
         step = refit_last_two(problem, net, seed)
         if step is not None and not step[1] < obj:
             step = None
-    for lc in cert.layers[:-1][::-1]:
-        if step is not None or progs is None:
-            break
-        last = programmed.get(lc.layer)
-        if not lc.certified and (last is None or obj < last * (1 - REPROGRAM_RTOL)):
-            programmed[lc.layer] = obj
-            step = _program_step(problem, net, obj, lc.layer, progs, solver, solver_options,
-                                 seed)
+
+    def program(due):
+        """The first uncertified middle layer (last first) that is ``due(last tried at)``:
+        its program step, or None."""
+        for lc in cert.layers[:-1][::-1]:
+            if progs is not None and not lc.certified and due(programmed.get(lc.layer)):
+                programmed[lc.layer] = obj
+                found = _program_step(problem, net, obj, lc.layer, progs, solver,
+                                      solver_options, seed)
+                if found is not None:
+                    return found
+        return None
+
+    if step is None:
+        step = program(lambda last: last is None or obj < last * (1 - REPROGRAM_RTOL))
     if step is None:
         # the full certificate reports, per layer, the multiplier with the best margin; its
         # violating neuron need not be the one that lowers the loss most (an optimised V is
@@ -93,15 +100,10 @@ def _round(problem, net, obj, tol, cert, polish, solver, solver_options, seed, p
             steps.append(escape(problem, net, obj, tol))
         steps = [s for s in steps if s is not None]
         step = min(steps, key=lambda s: s[1]) if steps else None
-    for lc in cert.layers[:-1][::-1]:
+    if step is None:
         # nothing else lowers the loss: the program of every uncertified middle layer not yet
         # tried at this very point (its neurons may all be blocked by kinks of the next layer)
-        if step is not None or progs is None:
-            break
-        if not lc.certified and programmed.get(lc.layer) != obj:
-            programmed[lc.layer] = obj
-            step = _program_step(problem, net, obj, lc.layer, progs, solver, solver_options,
-                                 seed)
+        step = program(lambda last: last != obj)
     if step is None:
         return None
     cand, val, _ = finish(problem, step[0], step[1], polish, solver, solver_options)

@@ -89,9 +89,11 @@ def finish(problem, net: Network, obj: float, polish: bool, solver=None,
         offer(polish_net(problem, net))
         offer(rebalance(problem, net))  # exact block steps; a gradient polish stalls at kinks
         offer(kink_polish(problem, net))  # ... and converges with them held at zero
-    for rtol in (1e-12, NEGLIGIBLE_RTOL):  # dead neurons, then negligible ones
-        cand = drop_dead(problem, net, rtol)
-        if cand.widths != net.widths and not offer(cand, rtol=0.0 if rtol <= 1e-12 else 1e-12):
+    # dead neurons (kept only if the loss does not rise), then negligible ones (a rise of
+    # rounding size allowed)
+    for drop_rtol, rise in ((1e-12, 0.0), (NEGLIGIBLE_RTOL, 1e-12)):
+        cand = drop_dead(problem, net, drop_rtol)
+        if cand.widths != net.widths and not offer(cand, rtol=rise):
             # a rounding-level rise (a dead neuron with zero weights carries nothing): the
             # exact output-layer rounds usually recover it; a rise of at most 1e-12 is kept
             offer(rebalance(problem, cand), rtol=1e-12)

@@ -87,7 +87,7 @@ def kink_polish(problem, net: Network, rtol: float = KINK_RTOL, max_iter: int = 
 
 
 def _one_round(problem, net: Network, rtol: float, max_iter: int) -> Network:
-    Ws = [np.array(W, dtype=float) for W in net.weights]
+    Ws = net.weights
     bases = _row_bases(problem, net, rtol)
     if all(B is None for rows in bases for B in rows):
         return net  # nothing at a kink: the ordinary polish applies
@@ -101,10 +101,8 @@ def _one_round(problem, net: Network, rtol: float, max_iter: int) -> Network:
             x0.append(c)
             i += c.size
     x0 = np.concatenate(x0) if x0 else np.zeros(0)
-    fixed = [np.array(W) for W in Ws]  # rows with an empty basis keep their value
-
     def unflat(x):
-        out = [np.array(W) for W in fixed]
+        out = [np.array(W, dtype=float) for W in Ws]  # rows with an empty basis keep theirs
         for l, j, B, s, n in slots:
             if B is None:
                 out[l][j] = x[s:s + n]
