@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cells import cone_projection
 from .smooth_master import row_hessians
 
 __all__ = ["refine_directions"]
@@ -43,27 +44,34 @@ def _groups(problem, U, v):
     return list(out.values())
 
 
-def _setup(problem, groups):
+def _setup(problem, groups, cache=None):
     """Face bases, the design ``M`` (with the bias column), the cell constraints ``C x >= 0``
-    (block diagonal) and the start ``z``; None when a face is a point."""
+    (block diagonal) and the start ``z``; None when a face is a point. ``cache`` (a dict)
+    keeps each (sign, cell, face)'s basis and blocks between the calls of one refinement."""
     H0 = problem.H0
+    cache = {} if cache is None else cache
     Bs, Ms, zs, Cs = [], [], [], []
     for sgn, pat, zero, w in groups:
-        A0 = H0[zero]
-        if len(A0):
-            _, sv, Vt = np.linalg.svd(A0)
-            rank = int(np.sum(sv > 1e-10 * max(sv.max(initial=0.0), 1e-300)))
-            B = Vt[rank:].T
-        else:
-            B = np.eye(H0.shape[1])
-        if B.shape[1] == 0:
-            return None
-        D = np.where(pat, problem.activation.a, problem.activation.b)
+        key = (float(sgn), pat.tobytes(), zero.tobytes())
+        if key not in cache:
+            A0 = H0[zero]
+            if len(A0):
+                _, sv, Vt = np.linalg.svd(A0)
+                rank = int(np.sum(sv > 1e-10 * max(sv.max(initial=0.0), 1e-300)))
+                B = Vt[rank:].T
+            else:
+                B = np.eye(H0.shape[1])
+            if B.shape[1] == 0:
+                return None
+            D = np.where(pat, problem.activation.a, problem.activation.b)
+            S = np.where(pat, 1.0, -1.0)
+            # off the face: stay on the cell's side
+            cache[key] = (B, sgn * (D[:, None] * H0) @ B, (S[~zero, None] * H0[~zero]) @ B)
+        B, Mi, Ci = cache[key]
         Bs.append(B)
-        Ms.append(sgn * (D[:, None] * H0) @ B)
+        Ms.append(Mi)
         zs.append(B.T @ w)
-        S = np.where(pat, 1.0, -1.0)
-        Cs.append((S[~zero, None] * H0[~zero]) @ B)  # off the face: stay on the cell's side
+        Cs.append(Ci)
     return Bs, Ms, zs, Cs
 
 
@@ -83,6 +91,9 @@ def _newton(problem, M, x, C, cuts, nb, max_steps):
         return (loss.value(Z, Y) + 2 * lam * float(norms(x).sum())
                 + (lam * float(x[-1]) ** 2 if nb else 0.0))
 
+    n = len(x)
+    same = np.zeros((n, n), dtype=bool)  # pairs of coordinates of one group
+    same[:nz, :nz] = gid[:, None] == gid[None, :]
     f0 = value(x)
     for _ in range(max_steps):
         nrm = norms(x)
@@ -91,11 +102,12 @@ def _newton(problem, M, x, C, cuts, nb, max_steps):
         g = M.T @ loss.gradient(Z, Y)[:, 0]
         h = row_hessians(loss, Z, Y)[:, 0, 0]
         H = M.T @ (h[:, None] * M)
-        for i in np.flatnonzero(alive):
-            sl = slice(cuts[i], cuts[i + 1])
-            wi = x[sl] / nrm[i]
-            g[sl] += 2 * lam * wi
-            H[sl, sl] += 2 * lam * (np.eye(len(wi)) - np.outer(wi, wi)) / nrm[i]
+        # the norms' gradient and Hessian, 2 lam (I - w w^T) / ||z|| on each live group's block
+        inv = np.zeros(n)
+        inv[:nz] = np.where(alive, 1.0 / np.where(alive, nrm, 1.0), 0.0)[gid]
+        w = x * inv
+        g += 2 * lam * w
+        H += (2 * lam) * (same * (np.diag(inv) - np.outer(w, w) * inv[:, None]))
         if nb:
             g[-1] += 2 * lam * x[-1]
             H[-1, -1] += 2 * lam
@@ -129,7 +141,8 @@ def _newton(problem, M, x, C, cuts, nb, max_steps):
     return x, False
 
 
-def refine_directions(problem, U, V, c, max_steps: int = 30, max_faces: int = 6):
+def refine_directions(problem, U, V, c, max_steps: int = 30, max_faces: int = 15,
+                      local: bool = True):
     """``(U_new (d', J), V_new (J, 1), c_new)`` or ``None``: the Newton-refined neurons of a
     one-output master solution (``V`` (m, 1), ``c`` (1,)), unit directions in ``U_new``. A
     step that reaches a new face of a cell stops there and the faces are recomputed (at most
@@ -138,11 +151,12 @@ def refine_directions(problem, U, V, c, max_steps: int = 30, max_faces: int = 6)
     nb = int(beta > 0)
     v = np.asarray(V, dtype=float)[:, 0]
     cval = np.asarray(c, dtype=float)[:1]
+    cache = {}
     for _ in range(max_faces):
         groups = _groups(problem, U, v)
         if not groups:
             return None
-        setup = _setup(problem, groups)
+        setup = _setup(problem, groups, cache)
         if setup is None:
             return None
         Bs, Ms, zs, Cs = setup
@@ -167,5 +181,80 @@ def refine_directions(problem, U, V, c, max_steps: int = 30, max_faces: int = 6)
         v = norms[live] * np.array([g[0] for g in groups])[live]
         cval = x[-1:].copy() if nb else np.zeros(1)
         if not blocked:
-            break
+            if not local:
+                break
+            moved = _local_moves(problem, U, v, cval)
+            if moved is None:
+                break
+            U, v = moved
     return U, v[:, None], cval
+
+
+def _local_moves(problem, U, v, c, rtol=1e-9, max_moves=8):
+    """Local pricing of the refined neurons: ``(U, v)`` with the improving moves applied, or
+    None when there is none. For each neuron on a face (rows with ``H0_i u = 0``) the cells
+    around it (both sides of each face row: the neuron's own cell, which its face may be
+    keeping it from, and its neighbours across a kink) are priced exactly at the current
+    ``Lambda = -grad C(Z)`` (:func:`~conic_dnn.two_layer.cells.cone_projection`); a cell whose
+    value exceeds ``2 lam (1 + rtol)`` improves the restricted problem along its projection
+    ``e``: in the neuron's own cell ``w <- w + t e`` (same cell, a smaller face), across a kink
+    a new neuron ``t e``, ``t`` a damped Newton step of the loss along that direction. These
+    are the moves a full pricing round would find first (measured: the tail of column
+    generation is made of them), at a few projections instead of all cells."""
+    H0, lam, loss, act = problem.H0, problem.lam, problem.loss, problem.activation
+    Y = np.asarray(problem.Y, float)
+    scale = np.maximum(np.linalg.norm(H0, axis=1), 1e-300)
+    cval = float(c[0]) if problem.bias > 0 else 0.0
+    Z = act(H0 @ U) @ v + problem.bias * cval
+    f = loss.value(Z[:, None], Y)
+    cands = []
+    for j in range(U.shape[1]):
+        z = H0 @ U[:, j]
+        zero = np.flatnonzero(np.abs(z) <= _FACE_TOL * scale)
+        if len(zero) == 0:
+            continue
+        Lam = -loss.gradient(Z[:, None], Y)[:, 0]
+        base = z > 0
+        pats = []
+        for bits in ([()] + [(i,) for i in zero]):
+            P = base.copy()
+            P[list(bits)] = True
+            pats.append((P, len(bits) == 0))
+        sgn = np.sign(v[j])
+        for P, own in pats:
+            D = np.where(P, act.a, act.b)
+            cvec = sgn * (H0.T @ (D * Lam))
+            val, e = cone_projection(H0, P, cvec)
+            if val > 2 * lam * (1 + rtol):
+                cands.append((val, j, own, sgn, D, e))
+    if not cands:
+        return None
+    cands.sort(key=lambda t: -t[0])
+    U, v, moved = U.copy(), v.copy(), False
+    for _val, j, own, sgn, D, e in cands[:max_moves]:
+        a = sgn * (D * (H0 @ e))
+        Lam = -loss.gradient(Z[:, None], Y)[:, 0]
+        slope = float(Lam @ a) - 2 * lam
+        if slope <= 0:
+            continue
+        h = row_hessians(loss, Z[:, None], Y)[:, 0, 0]
+        curv = float(a @ (h * a))
+        t = slope / curv if curv > 0 else 1.0
+        for _ in range(30):  # the loss along a: a decrease of at least a quarter of the slope's
+            fn = loss.value((Z + t * a)[:, None], Y) + 2 * lam * t
+            if fn < f - 0.25 * t * slope:
+                break
+            t *= 0.5
+        else:
+            continue
+        if own:  # the same cell: w + t e (both in its closed cone: the network moves by t a)
+            w = abs(v[j]) * U[:, j] + t * e
+            nw = float(np.linalg.norm(w))
+            U[:, j], v[j] = w / nw, sgn * nw
+        else:
+            U = np.hstack([U, e[:, None]])
+            v = np.append(v, sgn * t)
+        Z = Z + t * a
+        f = loss.value(Z[:, None], Y)
+        moved = True
+    return (U, v) if moved else None
