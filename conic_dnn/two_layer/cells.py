@@ -28,6 +28,7 @@ as soon as no remaining cell can beat the best value found.
 from __future__ import annotations
 
 import itertools
+import math
 from math import comb
 
 import numpy as np
@@ -132,14 +133,23 @@ def cone_projection(F, pattern, c):
     upper bound on ``max c^T e`` over the cell's cone and unit ball) and the maximiser ``e``
     (unit, or zero when the value is 0)."""
     A = np.where(pattern, 1.0, -1.0)[:, None] * F
+    Ac = A @ c
+    out = Ac < 0
+    if not out.any():
+        n = math.sqrt(float(c @ c))
+        return n, (c / n if n > 0 else c)
+    if out.sum() == 1:  # one violated row: the projection onto its hyperplane, if it is in K
+        a = A[out][0]
+        aa = float(a @ a)
+        p = c - (float(Ac[out][0]) / aa) * a  # c + a mu, mu = -a.c / |a|^2 > 0
+        if np.all(A @ p >= -1e-12 * math.sqrt(aa) * math.sqrt(float(p @ p))):
+            n = math.sqrt(float(p @ p))  # the KKT conditions hold: exact
+            return n, (p / n if n > 0 else p)
     keep = np.abs(A).sum(axis=1) > 0
     A = A[keep]
-    if A.shape[0] == 0 or np.all(A @ c >= 0):
-        n = float(np.linalg.norm(c))
-        return n, (c / n if n > 0 else c)
     mu, _ = nnls(A.T, -c, maxiter=50 * A.shape[0])
     p = c + A.T @ np.maximum(mu, 0.0)
-    n = float(np.linalg.norm(p))
+    n = math.sqrt(float(p @ p))
     return n, (p / n if n > 0 else p)
 
 
