@@ -87,3 +87,56 @@ def test_forgetting_columns_after_refinement():
     res = solve_column_generation(p, n_init=0, n_add=1)  # cap 2 N + 20 = 44 columns
     assert res.certified and res.info["iterations"] > 1
     assert res.objective == pytest.approx(_pilanci_ergen(p), rel=1e-6)
+
+
+def _cell_value(H0, P, c):
+    """Oracle: ``max c^T e`` over the closed cone of pattern ``P`` and the unit ball (SOCP)."""
+    e = cp.Variable(H0.shape[1])
+    S = np.where(P, 1.0, -1.0)
+    prob = cp.Problem(cp.Maximize(c @ e), [cp.multiply(S, H0 @ e) >= 0, cp.norm(e) <= 1])
+    prob.solve(solver="CLARABEL")
+    return max(float(prob.value), 0.0)
+
+
+def _worst_local_cell(p, U, V, c):
+    """The largest value, over each neuron's own cell and its neighbours across each of its
+    face rows, of ``max_e sign(v) Lambda^T D_P H0 e`` at ``Lambda = -grad C``, by the SOCP
+    oracle (a value above ``2 lam`` is an improving local move)."""
+    H0, v = p.H0, V[:, 0]
+    Z = np.maximum(H0 @ U, 0) @ v + p.bias * c[0]
+    Lam = -p.loss.gradient(Z[:, None], p.Y)[:, 0]
+    worst = 0.0
+    for j in range(U.shape[1]):
+        z = H0 @ U[:, j]
+        zero = np.flatnonzero(np.abs(z) <= 1e-12 * np.linalg.norm(H0, axis=1))
+        for flip in [None, *zero]:
+            P = z > 0
+            if flip is not None:
+                P[flip] = True
+            cvec = np.sign(v[j]) * (H0.T @ (P * Lam))
+            worst = max(worst, _cell_value(H0, P, cvec))
+    return worst
+
+
+@pytest.mark.parametrize("seed, N, d", [(0, 8, 3), (2, 10, 4)])
+def test_local_moves_leave_no_improving_neighbour_cell(seed, N, d):
+    """With the local pricing, the refined neurons are optimal against their own cells and
+    their neighbours across every face row (checked by an SOCP per cell, to Clarabel's 1e-6):
+    the moves column generation's pricing would otherwise find one round at a time. Without
+    it the same start leaves an improving local move (so the check has power here), and the
+    local moves never give a higher loss."""
+    p = _problem(seed, N, d, 0.0)
+    rng = np.random.default_rng(seed)
+    U = rng.normal(size=(p.H0.shape[1], 2 * N))
+    U /= np.linalg.norm(U, axis=0)
+    V, c, _, ok = master_numpy(p, U)
+    assert ok
+    out = {}
+    for local in (False, True):
+        Ur, Vr, cr = refine_directions(p, U, V, c, max_faces=60, local=local)
+        wr = np.sqrt(np.abs(Vr[:, 0]))
+        out[local] = (loss_parameters(p, ((Ur * wr).T, (np.sign(Vr[:, 0]) * wr)[None, :])),
+                      _worst_local_cell(p, Ur, Vr, cr))
+    assert out[True][1] <= 2 * p.lam * (1 + 1e-6)
+    assert out[False][1] > 2 * p.lam * (1 + 1e-4)
+    assert out[True][0] <= out[False][0] * (1 + 1e-12)
