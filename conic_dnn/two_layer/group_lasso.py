@@ -221,6 +221,11 @@ def master_numpy(problem, U, V0=None, c0=None, *, gap_tol=1e-12, kkt_tol=1e-9,
     ls = _Lasso(problem, U, V0, c0)
     if ls.k == 1 and _active_set_k1(ls):
         P, gap, res = ls.certificate()
+        if not (gap <= gap_tol * max(P, 1e-300) and res <= kkt_tol):
+            # an ill-conditioned support solve (nearly collinear atoms): the damped Newton
+            # polish on that support first, the block descent below only if it still fails
+            ls.newton(np.flatnonzero(np.any(ls.V != 0, axis=1)))
+            P, gap, res = ls.certificate()
         if gap <= gap_tol * max(P, 1e-300) and res <= kkt_tol:
             return ls.V, ls.c, SolveInfo("optimal", "numpy", P, [("numpy", "optimal")],
                                          iterations=1), True
