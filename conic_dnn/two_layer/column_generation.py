@@ -26,10 +26,12 @@ Refinement (one output, cells enumerated, smooth loss)
     Column generation alone converges linearly in its tail (each round's directions are the
     maximisers for the last round's ``Lambda``). After each master the neurons are refined by
     :func:`conic_dnn.two_layer.refine.refine_directions`: a Newton method over their directions
-    inside their cells and faces (the Pilanci-Ergen program restricted to the master's cells);
-    the refined network replaces the master's when its forward-pass loss is lower and its
-    directions join the dictionary. It changes only which network is priced: bounds and
-    certificates are computed exactly as for any other network.
+    inside their cells and faces (the Pilanci-Ergen program restricted to the master's cells),
+    then a local pricing of each neuron's own cell and its neighbours across its face rows
+    (an improving cell moves the neuron off a face or adds one across the kink, and the Newton
+    method runs again); the refined network replaces the master's when its forward-pass loss
+    is lower and its directions join the dictionary. It changes only which network is priced:
+    bounds and certificates are computed exactly as for any other network.
 Dual and pricing
     With ``Lambda = -grad C(Z) = 2 (Y - Z) / N`` (N x k), the Lagrangian dual of the problem over
     *all* unit directions is (derivation: minimise ``C(Z) + <Lambda, Z>`` over ``Z``, each

@@ -13,8 +13,12 @@ of one cell, sign and face merged) the network is
 (the Pilanci-Ergen program on these cells and faces, without the cone constraints, which are
 checked instead) is smooth where every ``z_j != 0``: damped Newton. The step is cut so that
 every ``B_j z_j`` stays in its cell (then the refined network's forward pass is this model);
-neurons whose ``z_j`` vanishes leave. The result is only a candidate: column generation takes
-it when its forward-pass loss is lower, and certifies it by exact pricing as any other network.
+neurons whose ``z_j`` vanishes leave. Once the Newton method is stationary on its faces, the
+local pricing :func:`_local_moves` prices each neuron's own cell and its neighbours across its
+face rows at the current ``Lambda``; an improving one (a face to leave, a kink to cross: the
+moves the tail of column generation is made of) is applied and the Newton method runs again.
+The result is only a candidate: column generation takes it when its forward-pass loss is
+lower, and certifies it by exact pricing as any other network.
 """
 
 from __future__ import annotations
@@ -145,8 +149,10 @@ def refine_directions(problem, U, V, c, max_steps: int = 30, max_faces: int = 15
                       local: bool = True):
     """``(U_new (d', J), V_new (J, 1), c_new)`` or ``None``: the Newton-refined neurons of a
     one-output master solution (``V`` (m, 1), ``c`` (1,)), unit directions in ``U_new``. A
-    step that reaches a new face of a cell stops there and the faces are recomputed (at most
-    ``max_faces`` times)."""
+    step that reaches a new face of a cell stops there and the faces are recomputed; with
+    ``local``, a stationary point is followed by the local pricing (:func:`_local_moves`) and,
+    when it moves a neuron, by another Newton pass (faces and passes: at most ``max_faces``
+    in all)."""
     beta, N = problem.bias, problem.N
     nb = int(beta > 0)
     v = np.asarray(V, dtype=float)[:, 0]
