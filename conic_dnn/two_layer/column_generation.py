@@ -351,6 +351,8 @@ def _initial(problem, n_init, n_add, rng, seed, pricing_kw, budget=PRICING_BUDGE
     Lam0 = -problem.loss.gradient(np.zeros_like(problem.Y), problem.Y)
     extra = ({"max_work": min(SEARCH_WORK, budget)}
              if _sphere_pricing(problem, pricing_kw.get("cells")) else {})  # the cheap search
+    if pricing_kw.get("cells") is not None and problem.k == 1:
+        extra = {"bound": False}  # (the bound at Z = 0 is not used)
     _, cands, method = price(problem, Lam0, seed=seed, **pricing_kw, **extra)
     U, _ = _add_columns(U, cands, n_add, -np.inf)
     return U, method
