@@ -441,7 +441,7 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
     refine = problem.k == 1 and cells is not None and smooth(problem.loss)
     # one output with cells: search the promising cells first, bound only when that fails
     search = False  # measured: the cheap search's columns make convergence slow
-    bar, spare = None, []
+    bar, spare, stalls = None, [], 0
     if progress:
         from tqdm.auto import tqdm
 
@@ -451,9 +451,12 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
         Vm, c, st["info"], Lam_m = mast.solve(U)
         net, keep = _network(problem, U, Vm, c)
         ub = loss_parameters(problem, net.weights)
+        unseen = 0  # refined columns the master has not solved over yet
         if refine:
             t0 = time.perf_counter()
+            m_seen = U.shape[1]
             net, ub, U, keep = _refined(problem, U, Vm, c, net, ub, keep)
+            unseen = U.shape[1] - m_seen
             st["refine_time"] += time.perf_counter() - t0
         if ub < st["best_ub"]:
             st["best_net"], st["best_ub"] = net, ub
@@ -487,8 +490,11 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
         U, added = _add_columns(U, cands, n_add, 2 * lam * (1 + 1e-12))
         # k > 1: the next round's search starts from the columns not added (one per cell)
         spare = [u for _, u in cands[:n_add + 16] if _is_new(u, U)] if sph else []
-        if added == 0:  # no improving direction (to the pricing's accuracy): converged
-            break
+        if added == 0 and not (unseen and stalls == 0):
+            break  # no improving direction (to the pricing's accuracy): converged
+        # (an improving direction already among the columns, with refined columns the master
+        # has not seen: one more master over them before stopping)
+        stalls = stalls + 1 if added == 0 else 0
     if bar is not None:
         bar.close()
     st.update(U=U, master=mast)
