@@ -213,13 +213,13 @@ def _local_moves(problem, U, v, c, rtol=1e-9, max_moves=8):
     cval = float(c[0]) if problem.bias > 0 else 0.0
     Z = act(H0 @ U) @ v + problem.bias * cval
     f = loss.value(Z[:, None], Y)
+    Lam = -loss.gradient(Z[:, None], Y)[:, 0]
     cands = []
     for j in range(U.shape[1]):
         z = H0 @ U[:, j]
         zero = np.flatnonzero(np.abs(z) <= _FACE_TOL * scale)
         if len(zero) == 0:
             continue
-        Lam = -loss.gradient(Z[:, None], Y)[:, 0]
         base = z > 0
         pats = []
         for bits in ([()] + [(i,) for i in zero]):
@@ -246,7 +246,7 @@ def _local_moves(problem, U, v, c, rtol=1e-9, max_moves=8):
         h = row_hessians(loss, Z[:, None], Y)[:, 0, 0]
         curv = float(a @ (h * a))
         t = slope / curv if curv > 0 else 1.0
-        for _ in range(30):  # the loss along a: a decrease of at least a quarter of the slope's
+        for _ in range(30):  # backtracking: a quarter of the first-order decrease (Armijo)
             fn = loss.value((Z + t * a)[:, None], Y) + 2 * lam * t
             if fn < f - 0.25 * t * slope:
                 break
