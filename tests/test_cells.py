@@ -11,7 +11,9 @@ import pytest
 from conic_dnn.two_layer.cells import cell_patterns, cone_projection
 
 
-def _oracle(F, pattern, c):
+def cell_value_socp(F, pattern, c):
+    """Oracle: ``max c^T e`` over the closed cone ``S_P F e >= 0`` of ``pattern`` and the unit
+    ball, by cvxpy + Clarabel (also used by tests/test_refine.py)."""
     e = cp.Variable(F.shape[1])
     S = np.where(pattern, 1.0, -1.0)
     prob = cp.Problem(cp.Maximize(c @ e), [cp.multiply(S, F @ e) >= 0, cp.norm(e) <= 1])
@@ -44,7 +46,7 @@ def test_projection_value_matches_the_socp(cells):
         A = np.where(P, 1.0, -1.0)[:, None] * F
         n_out = int(np.sum(A @ c < 0))
         paths.add(min(n_out, 2))
-        ref = _oracle(F, P, c)
+        ref = cell_value_socp(F, P, c)
         assert val == pytest.approx(ref, abs=1e-7 * max(1.0, np.linalg.norm(c)))
         assert val >= ref - 1e-7 * np.linalg.norm(c)
         if val > 1e-12 * np.linalg.norm(c):  # (below: rounding, e carries no meaning)
@@ -74,7 +76,7 @@ def test_single_row_shortcut_falls_back_when_the_hyperplane_point_leaves_the_con
             continue
         found += 1
         val, e = cone_projection(F, P, c)
-        assert val == pytest.approx(_oracle(F, P, c), abs=1e-7)
+        assert val == pytest.approx(cell_value_socp(F, P, c), abs=1e-7)
         assert val < np.linalg.norm(p) - 1e-9  # below the rejected hyperplane value
         if found == 5:
             break

@@ -14,6 +14,8 @@ from conic_dnn.two_layer.column_generation import solve_column_generation
 from conic_dnn.two_layer.group_lasso import master_numpy
 from conic_dnn.two_layer.refine import refine_directions
 
+from .test_cells import cell_value_socp
+
 
 def _pilanci_ergen(p):
     """The convex program over all patterns (squared loss, ReLU, one output)."""
@@ -89,15 +91,6 @@ def test_forgetting_columns_after_refinement():
     assert res.objective == pytest.approx(_pilanci_ergen(p), rel=1e-6)
 
 
-def _cell_value(H0, P, c):
-    """Oracle: ``max c^T e`` over the closed cone of pattern ``P`` and the unit ball (SOCP)."""
-    e = cp.Variable(H0.shape[1])
-    S = np.where(P, 1.0, -1.0)
-    prob = cp.Problem(cp.Maximize(c @ e), [cp.multiply(S, H0 @ e) >= 0, cp.norm(e) <= 1])
-    prob.solve(solver="CLARABEL")
-    return max(float(prob.value), 0.0)
-
-
 def _worst_local_cell(p, U, V, c):
     """The largest value, over each neuron's own cell and its neighbours across each of its
     face rows, of ``max_e sign(v) Lambda^T D_P H0 e`` at ``Lambda = -grad C``, by the SOCP
@@ -114,7 +107,7 @@ def _worst_local_cell(p, U, V, c):
             if flip is not None:
                 P[flip] = True
             cvec = np.sign(v[j]) * (H0.T @ (P * Lam))
-            worst = max(worst, _cell_value(H0, P, cvec))
+            worst = max(worst, cell_value_socp(H0, P, cvec))
     return worst
 
 

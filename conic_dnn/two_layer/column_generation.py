@@ -349,10 +349,11 @@ def _initial(problem, n_init, n_add, rng, seed, pricing_kw, budget=PRICING_BUDGE
     G = V @ rng.normal(size=(V.shape[1], n_init)) if V.shape[1] else np.zeros((H0.shape[1], 0))
     U = G / np.maximum(np.linalg.norm(G, axis=0), 1e-300) if n_init else G
     Lam0 = -problem.loss.gradient(np.zeros_like(problem.Y), problem.Y)
-    extra = ({"max_work": min(SEARCH_WORK, budget)}
-             if _sphere_pricing(problem, pricing_kw.get("cells")) else {})  # the cheap search
-    if pricing_kw.get("cells") is not None and problem.k == 1:
-        extra = {"bound": False}  # (the bound at Z = 0 is not used)
+    extra = {}  # (the bound at Z = 0 is not used: the cheapest search for columns)
+    if _sphere_pricing(problem, pricing_kw.get("cells")):
+        extra = {"max_work": min(SEARCH_WORK, budget)}
+    elif pricing_kw.get("cells") is not None and problem.k == 1:
+        extra = {"bound": False}
     _, cands, method = price(problem, Lam0, seed=seed, **pricing_kw, **extra)
     U, _ = _add_columns(U, cands, n_add, -np.inf)
     return U, method

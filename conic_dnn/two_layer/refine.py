@@ -220,12 +220,12 @@ def _local_moves(problem, U, v, c, rtol=1e-9, max_moves=8):
         zero = np.flatnonzero(np.abs(z) <= _FACE_TOL * scale)
         if len(zero) == 0:
             continue
-        base = z > 0
-        pats = []
-        for bits in ([()] + [(i,) for i in zero]):
+        base = z > 0  # the own cell: the face rows on their non-positive side
+        pats = [(base, True)]
+        for i in zero:  # a neighbour across face row i
             P = base.copy()
-            P[list(bits)] = True
-            pats.append((P, len(bits) == 0))
+            P[i] = True
+            pats.append((P, False))
         sgn = np.sign(v[j])
         for P, own in pats:
             D = np.where(P, act.a, act.b)
