@@ -101,6 +101,7 @@ def _one_round(problem, net: Network, rtol: float, max_iter: int) -> Network:
             x0.append(c)
             i += c.size
     x0 = np.concatenate(x0) if x0 else np.zeros(0)
+
     def unflat(x):
         out = [np.array(W, dtype=float) for W in Ws]  # rows with an empty basis keep theirs
         for l, j, B, s, n in slots:
