@@ -133,3 +133,26 @@ def test_local_moves_leave_no_improving_neighbour_cell(seed, N, d):
     assert out[True][1] <= 2 * p.lam * (1 + 1e-6)
     assert out[False][1] > 2 * p.lam * (1 + 1e-4)
     assert out[True][0] <= out[False][0] * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("seed, N, d, bias", [(0, 8, 3, 0.0), (2, 10, 4, 0.0), (3, 8, 3, 1.0)])
+def test_no_newton_pass_stalls_on_a_vanishing_neuron(seed, N, d, bias, monkeypatch):
+    """A neuron whose step is cut at its cone's apex is left at rounding size; it must leave
+    (``refine._DEAD_TOL``), not stall the next passes with ``1 / ||z||`` ~ 1e16 (steps of
+    1e-20 and less, each cut again at the apex). No Newton pass of column generation's
+    refinement ends cut with a step below 1e-12 of ``||x||``; each of these instances had
+    2-13 such passes before. Still certified."""
+    import conic_dnn.two_layer.refine as refine
+
+    stalls, newton = [], refine._newton
+
+    def recording(problem, M, x, C, cuts, nb, max_steps):
+        out = newton(problem, M, x, C, cuts, nb, max_steps)
+        if out[1] and np.linalg.norm(out[0] - x) <= 1e-12 * np.linalg.norm(x):
+            stalls.append(np.linalg.norm(out[0] - x))
+        return out
+
+    monkeypatch.setattr(refine, "_newton", recording)
+    res = solve_column_generation(_problem(seed, N, d, bias))
+    assert res.certified
+    assert stalls == []

@@ -31,6 +31,9 @@ from .smooth_master import row_hessians
 __all__ = ["refine_directions"]
 
 _FACE_TOL = 1e-12
+#: A group of norm at most this times the largest is a neuron that has left (a step cut at its
+#: cone's apex leaves it at rounding size, where ``1 / ||z||`` would stall the Newton method).
+_DEAD_TOL = 1e-9
 
 
 def _groups(problem, U, v):
@@ -101,6 +104,12 @@ def _newton(problem, M, x, C, cuts, nb, max_steps):
     f0 = value(x)
     for _ in range(max_steps):
         nrm = norms(x)
+        tiny = (nrm > 0) & (nrm <= _DEAD_TOL * nrm.max(initial=0.0))
+        if tiny.any():  # a neuron shrunk onto its cone's apex (a step cut there): it leaves
+            x = x.copy()
+            x[:nz][tiny[gid]] = 0.0
+            nrm[tiny] = 0.0
+            f0 = value(x)
         alive = nrm > 0
         Z = (M @ x)[:, None]
         g = M.T @ loss.gradient(Z, Y)[:, 0]
