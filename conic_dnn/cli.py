@@ -190,8 +190,10 @@ def _path(args) -> int:
     if args.json:
         _emit_json(args, {"path": rows})
         return 0
-    _print(args, f"regularisation path, {p.N} points, depth 2, {results[0].method} program "
-                 f"(compiled once)")
+    methods = sorted({r.method for r in results})
+    how = ("each lam solved on its own" if "column_generation" in methods
+           else "program compiled once")
+    _print(args, f"regularisation path, {p.N} points, depth 2, {', '.join(methods)} ({how})")
     _print(args, f"{'lam':>10} {'objective':>12} {'lower bound':>12} {'rel. gap':>9} "
                  f"{'certified':>9} {'width':>5}")
     for r in rows:
@@ -301,7 +303,8 @@ def _parser() -> argparse.ArgumentParser:
     _common(s)
     _structure(s, network=False)
     s.add_argument("--method", default="auto",
-                   help="auto, pattern, lifted, column_generation (depth 2, squared loss)")
+                   help="auto, pattern, lifted, column_generation (depth 2, any built-in "
+                        "convex loss)")
     s.add_argument("--solver", default=None, help="CLARABEL, MOSEK, SCS (default: automatic)")
     s.add_argument("--max-sweeps", type=int, default=50, dest="max_sweeps")
     s.add_argument("--starts", type=int, default=1,
@@ -331,7 +334,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="comma-separated values of lam (default 1e-3,3e-3,1e-2,3e-2,1e-1)")
     pa.add_argument("--activation", default="relu", help="relu, leaky_relu, abs, identity")
     pa.add_argument("--method", default="auto",
-                    help="auto, pattern, lifted, column_generation (squared loss)")
+                    help="auto, pattern, lifted, column_generation (any built-in convex loss)")
     pa.add_argument("--solver", default=None, help="CLARABEL, MOSEK, SCS (default: automatic)")
     pa.add_argument("--time-limit", type=float, default=None, dest="time_limit",
                     help="wall-clock budget in seconds for the whole path")

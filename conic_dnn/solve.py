@@ -8,7 +8,8 @@ depth >= 3
     certified layer by layer (never above the best trained network).
 
 ``solve_path`` solves a depth-2 problem for a sequence of ``lam`` with one compiled cone
-program (``lam`` is a cvxpy Parameter): a regularisation path without recompiling.
+program (``lam`` is a cvxpy Parameter): a regularisation path without recompiling; where
+``"auto"`` puts column generation first (as :func:`solve` would), each ``lam`` by that.
 
 ``method="auto"`` at depth 2 picks, by measured cost, the method that certifies fastest
 (:func:`auto_method`): the ``"pattern"`` program for a planar first layer (rank(H0) <= 2,
@@ -371,8 +372,11 @@ def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None 
     lams : array_like, shape (n,)
         Positive, finite regularisation strengths, solved in the order given.
     method, solver, solver_options, tol, polish, force, seed
-        As for :func:`solve`. With ``method="column_generation"`` each ``lam`` is solved
-        independently (that method compiles nothing large).
+        As for :func:`solve`. With ``method="column_generation"``, and with ``"auto"`` when
+        :func:`auto_method` puts column generation first (one output, or a pattern program
+        estimated too slow), each ``lam`` is solved independently by :func:`solve` (that
+        method compiles nothing large); otherwise ``"auto"`` compiles its first choice
+        (``"pattern"`` or ``"lifted"``) once.
     progress : bool, default False
         A tqdm progress bar over ``lams``.
     time_limit : float, optional
@@ -407,7 +411,10 @@ def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None 
         raise ValueError(f"lams: expected a non-empty sequence of finite numbers > 0, "
                          f"got {lams!r}")
     problems = [problem.replace(lam=float(v)) for v in lam_values]
-    rep = None if method == "column_generation" else _representation(problem, method, force)
+    # "auto" resolves as solve's: when its first choice is column generation, each lam is
+    # solved by solve(method="auto") (with its fallbacks); else one compiled cone program
+    first = auto_method(problem, solver_options)[0] if method == "auto" else method
+    rep = None if first == "column_generation" else _representation(problem, first, force)
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -139,3 +139,19 @@ def test_time_limit_on_a_refused_pattern_program_falls_back_and_says_so():
     assert "not run within time_limit=5" in res.message
     assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
     assert res.lower_bound <= res.objective
+
+
+def test_auto_path_picks_what_solve_picks_at_full_rank(rng):
+    """Rank 4, one output, N = 8: ``solve_path(method="auto")`` takes ``solve``'s choice
+    (exact column generation, each lam on its own) rather than a compiled lifted relaxation,
+    so every point is certified at the Pilanci-Ergen optimum (a second formulation, to
+    Clarabel's 1e-6) and equals ``solve(method="auto")``."""
+    X, y = rng.normal(size=(8, 4)), rng.normal(size=(8, 1))
+    p = cd.Problem(X, y, 2, 1.0)
+    lams = [0.05, 0.01]
+    path = cd.solve_path(p, lams)
+    for lam, res in zip(lams, path):
+        assert res.method == "column_generation" and res.certified
+        assert res.objective == pytest.approx(pilanci_ergen_optimum(X, y, lam), rel=1e-6)
+        assert res.objective == pytest.approx(cd.solve(p.replace(lam=lam)).objective,
+                                              rel=1e-9)
