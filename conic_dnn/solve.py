@@ -388,7 +388,8 @@ def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None 
     Path
         A sequence of :class:`Result`, one per ``lam`` solved (indexing, ``len`` and iteration
         as for a list), with ``lams``, ``objectives``, ``lower_bounds``, ``rel_gaps``,
-        ``widths`` and ``plot()``; ``info["program_reused"]`` is True for all but the first.
+        ``widths`` and ``plot()``; ``info["program_reused"]`` (a compiled cone program) is
+        True for all but the first.
 
     Raises
     ------
@@ -424,7 +425,8 @@ def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None 
     try:
         for i, p in enumerate(problems):
             if rep is None:
-                res = solve(p, method, solver, solver_options, tol=tol, seed=seed,
+                res = solve(p, method, solver, solver_options, tol=tol, polish=polish,
+                            force=force, seed=seed,
                             time_limit=max(deadline.remaining(), 1e-9) if time_limit else None)
             else:
                 from .two_layer.cone_program import build_program, solve_two_layer
