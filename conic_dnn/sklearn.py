@@ -51,8 +51,10 @@ class _ConicNetBase(BaseEstimator):
     def _method(self, loss) -> str:
         if self.method is not None:
             return self.method
-        # column generation (fast, any N) handles depth 2 with the squared loss; the rest goes
-        # to solve's "auto" (exact cone programs for small N, alternating sweeps when deeper)
+        # depth 2, squared loss: column generation directly (certified for one output at any
+        # N whose arrangement can be enumerated, an upper bound beyond); the other losses go to
+        # solve's "auto", which takes column generation too where it certifies fastest (every
+        # built-in convex loss), the pattern program for planar data, alternating sweeps deeper
         name = loss if isinstance(loss, str) else getattr(loss, "name", "")
         return "column_generation" if self.depth == 2 and name == "mse" else "auto"
 
@@ -90,8 +92,9 @@ class ConicNetRegressor(RegressorMixin, _ConicNetBase):
         regularised with the weights (0: no bias).
     method : str, optional
         Passed to :func:`conic_dnn.solve`. Default ``"column_generation"`` for depth 2 with the
-        squared loss (fast for hundreds of samples), else ``"auto"`` (exact cone programs,
-        feasible for small N only; alternating sweeps for depth >= 3).
+        squared loss (fast for hundreds of samples), else ``"auto"`` (depth 2: column generation
+        or the pattern program, whichever certifies faster, for every built-in convex loss;
+        alternating sweeps for depth >= 3).
     tol, time_limit, seed
         As for :func:`conic_dnn.solve`.
 
@@ -134,9 +137,14 @@ class ConicNetClassifier(ClassifierMixin, _ConicNetBase):
     ----------
     loss : str, optional
         Default ``"mse"`` on the ``+-1`` codes (least-squares classification, solved by column
-        generation for any N). ``"logistic"`` / ``"hinge"`` (two classes) and
-        ``"cross_entropy"`` give ``predict_proba`` where the loss is a likelihood, but run
-        exact cone programs: small N only (about N <= 8 in seconds).
+        generation). ``"logistic"`` / ``"hinge"`` and ``"cross_entropy"`` (``predict_proba``
+        where the loss is a likelihood: cross-entropy, and the logistic loss for two classes)
+        go through ``solve(method="auto")``: at depth 2 column generation with the loss's
+        Fenchel dual bound (``make_moons``, N = 60, two classes, ``lam = 0.01``: logistic
+        certified in 0.3 s, hinge 3.7 s; cross-entropy, two outputs, 11 s with a relative gap
+        of 2e-6). One output is certified wherever the arrangement's cells can be enumerated
+        (``rank [X, bias] <= 4`` up to N of a few hundred); several outputs (one-vs-rest,
+        cross-entropy) get a valid bound, often certified.
     lam, depth, activation, bias, method, tol, time_limit, seed
         As for :class:`ConicNetRegressor`.
 

@@ -128,6 +128,23 @@ def test_logistic_probabilities_are_the_sigmoid(rng):
     np.testing.assert_allclose(est.predict_proba(X)[:, 1], 1 / (1 + np.exp(-z)), rtol=1e-12)
 
 
+def test_logistic_classifier_beyond_small_n_is_certified(rng):
+    """The documented route: a logistic classifier at N = 40, rank [X, bias] = 3, goes through
+    column generation and is certified; its bound is checked against multi-start training of
+    a wide network (an independent oracle: the bound may not exceed any trained loss)."""
+    from conic_dnn.training.gradient import train_lbfgs
+
+    X = rng.normal(size=(40, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    est = ConicNetClassifier(lam=0.01, loss="logistic").fit(X, y)
+    assert est.result_.method == "column_generation" and est.certified_
+    p = cd.Problem(X, np.where(y == 1, 1.0, -1.0)[:, None], 2, 0.01, loss="logistic", bias=1.0)
+    assert est.objective_ == pytest.approx(est.network_.loss(p), rel=1e-12)
+    trained = train_lbfgs(p, [40], n_starts=3, seed=0, max_iter=3000).objective
+    assert est.lower_bound_ <= trained * (1 + 1e-9)
+    assert est.objective_ <= trained * (1 + 1e-9)  # the certified optimum beats training
+
+
 def test_single_class_is_refused(rng):
     with pytest.raises(ValueError, match="y: expected at least 2 classes"):
         ConicNetClassifier().fit(rng.normal(size=(5, 2)), np.zeros(5))
