@@ -242,6 +242,33 @@ def test_deadline_stops_between_rounds():
         solve_column_generation(p, deadline=5.0)
 
 
+@pytest.mark.slow
+@pytest.mark.blas_sensitive
+def test_restart_closes_what_the_first_pass_leaves_open():
+    """k = 2, rank 4, N = 10 with a small pricing budget: the first pass ends open (relative
+    gap 1e-4 to 4e-4 by OpenBLAS kernel); the restart from one L-BFGS run's directions shrinks
+    the gap at least 10x (measured 45-53x under SkylakeX, Haswell, Zen), with a bound no lower
+    and a loss no higher. Oracles: the network's own forward pass gives the objective, and
+    multi-start training of a wide network is never below the bound."""
+    from conic_dnn.training.gradient import train_lbfgs
+
+    p = _problem(0, 10, 3, 1.0, k=2)
+    first = solve_column_generation(p, restart=False, pricing_budget=3000)
+    assert not first.certified and not first.info["restarted"]
+    assert np.isfinite(first.lower_bound)
+    res = solve_column_generation(p, pricing_budget=3000, restart=True)
+    assert res.info["restarted"] and res.info["restart_time"] > 0
+    assert res.gap <= first.gap / 10
+    assert res.objective <= first.objective * (1 + 1e-12)
+    assert res.lower_bound >= first.lower_bound
+    assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
+    assert res.info["iterations"] == len(res.info["history_upper"])
+    trained = train_lbfgs(p, [20], n_starts=3, seed=0, max_iter=3000).objective
+    assert res.lower_bound <= trained * (1 + 1e-9)
+    with pytest.raises(TypeError, match="restart"):
+        solve_column_generation(p, restart=1)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_width_never_above_caratheodory(seed):
     """N = 4 (a dictionary of up to 2N + 20 n_add directions): the returned width is at most
