@@ -389,11 +389,10 @@ def _merged(st1, st2, t_train):
     if st1["best_lb"] > st2["best_lb"]:  # (the pricing kind of the bound kept)
         out["best_lb"], out["method"] = st1["best_lb"], st1["method"]
         out["capped"] = st1["capped"]
-    out["hist_lo"] = [max(v, st1["best_lb"]) for v in st2["hist_lo"]]
     for key in ("it", "pricing_time", "refine_time", "pricing_work", "full_work"):
         out[key] = st1[key] + st2[key]
     out["hist_up"] = st1["hist_up"] + st2["hist_up"]
-    out["hist_lo"] = st1["hist_lo"] + out["hist_lo"]
+    out["hist_lo"] = st1["hist_lo"] + [max(v, st1["best_lb"]) for v in st2["hist_lo"]]
     out["master"].time += st1["master"].time
     out["master"].fallbacks += st1["master"].fallbacks
     out["restart_time"] = t_train
