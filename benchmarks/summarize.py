@@ -184,6 +184,19 @@ def table() -> str:
             f"{s.get('multi_bounds_valid')}, {gaps}, {t_med} / {t_max} s; {auto.get('auto')} / "
             f"{auto.get('column_generation')} / {auto.get('pattern')}, "
             f"{_f(s.get('auto_worst_time_ratio'), '.2f')}x |")
+    orr = _load("output_range")
+    if orr:
+        s = orr["summary"]
+        r2 = s.get("time_ratio_full_over_reduced_C2", {})
+        r3 = s.get("time_ratio_full_over_reduced_C3", {})
+        lines.append(
+            f"| output_range (depth 2, cross-entropy, 2 and 3 classes, rank 3, N = 12..32) | "
+            f"certified, pricing on the dual's output range / over all k outputs; time all "
+            f"outputs / output range, median (min-max), 2 classes; 3 classes | "
+            f"{s['reduced']['certified']} / {s['full']['certified']}; "
+            f"{_f(r2.get('median'), '.1f')}x ({_f(r2.get('min'), '.1f')}-"
+            f"{_f(r2.get('max'), '.1f')}); {_f(r3.get('median'), '.1f')}x "
+            f"({_f(r3.get('min'), '.1f')}-{_f(r3.get('max'), '.1f')}) |")
     missing = [n for n in ("two_layer", "deep", "solvers", "pruning", "size", "resolve")
                if not _load(n)]
     if missing:

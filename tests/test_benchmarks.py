@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ["two_layer", "deep", "solvers", "pruning", "size", "resolve", "sphere_pricing"]
+SCRIPTS = ["two_layer", "deep", "solvers", "pruning", "size", "resolve", "sphere_pricing",
+           "output_range"]
 
 
 @pytest.mark.slow

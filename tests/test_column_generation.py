@@ -226,6 +226,26 @@ def test_cross_entropy_bound_is_valid():
     assert res.lower_bound <= trained * (1 + 1e-9)
 
 
+@pytest.mark.blas_sensitive
+def test_two_class_cross_entropy_is_priced_exactly():
+    """Two-class cross-entropy (k = 2, rank 3): the dual's rows sum to zero, so the pricing
+    runs on its one-dimensional output range, the exact cells of one output
+    (``info["pricing"] == "cells"``, ``exact``): certified at tol 1e-5, the bound below
+    multi-start training (an independent oracle), the objective the forward-pass loss."""
+    from conic_dnn.training.gradient import train_lbfgs
+
+    rng = np.random.default_rng([0, 12, 2])
+    X = rng.normal(size=(12, 2))
+    labels = (np.arctan2(X[:, 1], X[:, 0]) > 0).astype(int)
+    p = cd.Problem(X, np.eye(2)[labels], 2, 0.05, loss="cross_entropy", bias=1.0)
+    res = solve_column_generation(p, tol=1e-5)
+    assert res.info["pricing"] == "cells" and res.exact
+    assert res.certified and res.lower_bound <= res.objective
+    assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
+    trained = train_lbfgs(p, [24], n_starts=4, seed=0, max_iter=2000).objective
+    assert res.lower_bound <= trained * (1 + 1e-9)
+
+
 def test_deadline_stops_between_rounds():
     """An expired deadline: the best network so far, its valid bound, status time_limit."""
     from conic_dnn.core.budget import TIME_LIMIT_STATUS, Deadline

@@ -102,3 +102,64 @@ def test_cell_bound_k_is_valid(k, monkeypatch):
     vals = np.linalg.norm(Lam.T @ p.activation(p.H0 @ U), axis=0)
     assert vals.max() <= rho * (1 + 1e-12)
     assert cands[0][0] <= rho * (1 + 1e-12)
+
+
+def _cross_entropy_dual(p, rng):
+    """``-grad C(Z)`` of the cross-entropy at random logits: rows summing to zero."""
+    Z = rng.normal(size=p.Y.shape)
+    return -p.loss.gradient(Z, p.Y)
+
+
+@pytest.mark.parametrize("act", list(ACTS))
+@pytest.mark.parametrize("k, N, d, bias", [(2, 9, 3, 0.0), (2, 8, 2, 1.0), (3, 8, 3, 0.0),
+                                           (3, 7, 2, 1.0)])
+def test_cross_entropy_output_range_pricing_vs_full_sphere(act, k, N, d, bias):
+    """A cross-entropy dual (rows summing to zero, rank k - 1) is priced on its output range:
+    two classes by the exact one-output cells (method "cells"), three on a circle. Oracle:
+    the branch and bound over the full sphere of k output directions (no reduction, no cap,
+    a second formulation): same rho to its 1e-9, and no random unit direction (200k) above
+    it."""
+    from conic_dnn.two_layer.pricing import cell_patterns_for
+    from conic_dnn.two_layer.sphere import price_sphere
+
+    rng = np.random.default_rng([k, N, d])
+    X = rng.normal(size=(N, d))
+    Y = np.eye(k)[np.arange(N) % k]
+    p = cd.Problem(X, Y, 2, 0.05, activation=ACTS[act], loss="cross_entropy", bias=bias)
+    Lam = _cross_entropy_dual(p, rng)
+    assert np.abs(Lam.sum(axis=1)).max() <= 1e-15
+    cells = cell_patterns_for(p)
+    rho, cands, method = price(p, Lam, max_patterns=0, cells=cells)
+    assert method == ("cells" if k == 2 else "cells_sphere")
+    V, F, pats = cells
+    full = price_sphere(Lam, V, F, p.activation.a, p.activation.b, pats, rtol=1e-9)
+    assert full.closed
+    assert rho == pytest.approx(full.rho_upper, rel=2e-9)
+    val, u = cands[0]
+    assert np.linalg.norm(Lam.T @ p.activation(p.H0 @ u)) == pytest.approx(val, rel=1e-12)
+    assert val >= rho * (1 - 2e-9)  # attained: exact
+    U = V @ _sphere(V.shape[1], 200_000, np.random.default_rng(3))
+    assert np.linalg.norm(Lam.T @ p.activation(p.H0 @ U), axis=0).max() <= rho * (1 + 1e-12)
+
+
+def test_output_range_margin_covers_what_it_drops():
+    """A dual of rank 2 plus a part of 1e-13 (below the 1e-12 cut): the reduced values plus
+    the margin are never below the true values (200k unit directions), and the margin is of
+    the dropped part's size (at most 1e-11 of the values); a full-rank dual is unchanged."""
+    from conic_dnn.two_layer.pricing import output_range
+
+    p = _problem(6, 10, 3, 1.0, "relu", k=3)
+    rng = np.random.default_rng(5)
+    A, B = rng.normal(size=(10, 2)), rng.normal(size=(2, 3))
+    Lam = A @ B + 1e-13 * np.linalg.norm(A @ B, 2) * np.outer(rng.normal(size=10),
+                                                            rng.normal(size=3)) / 10
+    Lq, margin = output_range(Lam, p.H0, p.activation)
+    assert Lq.shape == (10, 2)
+    U = np.linalg.svd(p.H0, full_matrices=False)[2].T @ _sphere(4, 200_000, rng)
+    S = p.activation(p.H0 @ U)
+    true, reduced = np.linalg.norm(Lam.T @ S, axis=0), np.linalg.norm(Lq.T @ S, axis=0)
+    assert np.all(true <= reduced + margin)
+    assert 0 < margin <= 1e-11 * true.max()
+    L2 = rng.normal(size=(10, 3))
+    same, m0 = output_range(L2, p.H0, p.activation)
+    assert same is L2 and m0 == 0.0

@@ -262,8 +262,10 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
         ``(k, n [+1])`` with ``n <= N(N+1)`` (pruned when wider); ``objective`` is its
         forward-pass loss; ``lower_bound`` the best dual bound (``-inf`` without a valid
         pricing bound); ``exact`` when the pricing is exact (identity activation,
-        ``rank(H0) <= 2``, one output, or the last round's branch and bound over output
-        directions closed: ``info["pricing"] == "cells_sphere"``); ``info``: ``iterations``,
+        ``rank(H0) <= 2``, one output or a dual of output rank one (two-class
+        cross-entropy, :func:`~conic_dnn.two_layer.pricing.output_range`), or the last
+        round's branch and bound over output directions closed:
+        ``info["pricing"] == "cells_sphere"``); ``info``: ``iterations``,
         ``n_columns``,
         ``history_upper``, ``history_lower`` (best bound so far, per round), ``pricing``
         (the last round's method), ``master_time``, ``pricing_time``, ``n_patterns``,

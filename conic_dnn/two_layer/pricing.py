@@ -13,7 +13,10 @@ exact one-output cell pricing (:mod:`conic_dnn.two_layer.sphere`), ``"cells_sphe
 and bound stopped by its deterministic work cap (``max_work``) or node budget returns the largest
 bound of its open nodes, rigorous but looser (``"sphere_budget"``). Larger ``k``: a rigorous but
 looser bound (per-cell spectral norm and the rotated cone bound of :func:`_cell_bound_k`, an SDP
-per cell when few cells remain).
+per cell when few cells remain). Before any of these, ``Lam`` is reduced to its numerical range
+in the output space (:func:`output_range`): ``||Lam^T s|| = ||Lam_q^T s||`` for ``Lam = U S W^T``,
+``Lam_q = U_q S_q``. A cross-entropy dual has rows summing to zero (``q <= k - 1``), so two
+classes are priced exactly as one output and ``C`` classes on a sphere of one dimension less.
 
 :func:`lower_bound` is the Fenchel dual bound for every built-in convex loss (conjugates in
 :mod:`conic_dnn.core.losses`).
@@ -32,7 +35,8 @@ from . import cells as _cells_mod
 from .fenchel import dual_value
 from .sphere import price_sphere
 
-__all__ = ["price", "lower_bound", "cell_patterns_for", "MAX_CELL_SUBSETS", "SPHERE_MAX_K"]
+__all__ = ["price", "lower_bound", "cell_patterns_for", "output_range", "MAX_CELL_SUBSETS",
+           "SPHERE_MAX_K"]
 
 #: Largest ``C(m, r - 1)`` (vertex subsets) for which the cells are enumerated for pricing.
 MAX_CELL_SUBSETS = 400_000
@@ -204,7 +208,7 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
           seed: int = 0, _patterns=None, cells=None, sdp_max: int = 32,
           bound: bool = True, target: float = 0.0, rtol: float = 1e-9,
           max_nodes: int = 20_000, max_work: float = np.inf, seeds=None,
-          stats: dict | None = None):
+          stats: dict | None = None, reduce: bool = True):
     """Maximise ``||Lam^T s(H0 u)||_2`` over unit ``u`` (the pricing problem).
 
     Parameters
@@ -234,11 +238,18 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
         reached: a valid, looser bound, method ``"sphere_budget"``), columns ``u`` to seed its
         incumbent (the master's atoms), and a dict filled with ``closed``, ``capped``,
         ``work``, ``n_nodes`` of the search.
+    reduce : bool, default True
+        Price ``Lam`` on its numerical output range (:func:`output_range`); False: on all
+        ``k`` outputs (other candidate columns, the same value).
 
     Returns
     -------
     rho_upper : float
-        A valid upper bound on ``rho(Lam)`` (``inf`` when none is available).
+        A valid upper bound on ``rho(Lam)`` (``inf`` when none is available). ``Lam`` is
+        priced on its numerical output range (:func:`output_range`, dropped singular values
+        below ``1e-12`` of the largest; their bound on the value is added here), so ``Lam``
+        of rank one (two-class cross-entropy) gets the exact one-output cell pricing, method
+        ``"cells"``.
     candidates : list of (float, ndarray of shape (d',))
         Unit directions with their values ``||Lam^T s(H0 u)||``, best first.
     method : str
@@ -247,8 +258,44 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
         valid, looser), ``"cell_bound"`` (k > SPHERE_MAX_K, a valid bound) or ``"heuristic"``
         (no bound).
     """
-    act, H0 = problem.activation, problem.H0
     Lam = np.asarray(Lam, dtype=float).reshape(problem.N, -1)
+    margin = 0.0
+    if Lam.shape[1] > 1 and reduce:
+        Lam, margin = output_range(Lam, problem.H0, problem.activation)
+    inner = None if stats is None else {}
+    rho, cands, method = _price(problem, Lam, max_patterns=max_patterns, solver=solver,
+                                seed=seed, _patterns=_patterns, cells=cells, sdp_max=sdp_max,
+                                bound=bound, target=target, rtol=rtol, max_nodes=max_nodes,
+                                max_work=max_work, seeds=seeds, stats=inner)
+    if stats is not None:  # one output left: exact, closed, not charged to the work cap
+        stats.update(inner or {"closed": True, "capped": False, "work": 0.0, "n_nodes": 0})
+    return rho + margin, cands, method
+
+
+def output_range(Lam: np.ndarray, H0: np.ndarray, activation) -> tuple[np.ndarray, float]:
+    """``(Lam_q, margin)``: ``Lam`` (N, k) on its numerical range in the output space.
+
+    ``Lam = U S W^T`` (thin SVD); ``Lam_q = U_q S_q`` (N, q) keeps the singular values above
+    ``1e-12`` of the largest, so ``||Lam^T s|| = ||S U^T s||`` and
+    ``||Lam_q^T s|| <= ||Lam^T s|| <= ||Lam_q^T s|| + margin`` for every ``s = s(H0 u)``,
+    ``||u|| = 1``: ``margin`` bounds the dropped part, ``||S_rest||_2 max ||s(H0 u)||`` with
+    ``||s(H0 u)|| <= max(|a|, |b|) ||H0||_2``, plus ``4e-15 N S_1`` of the same for the
+    rounding of the factorisation. A cross-entropy dual point (rows summing to zero) has
+    ``q <= k - 1``.
+    """
+    U, sv, _ = np.linalg.svd(Lam, full_matrices=False)
+    q = max(1, int(np.sum(sv > 1e-12 * sv[0]))) if sv[0] > 0 else 1
+    if q == Lam.shape[1]:
+        return Lam, 0.0
+    scale = max(abs(activation.a), abs(activation.b)) * float(np.linalg.norm(H0, 2))
+    margin = (float(np.sqrt(np.sum(sv[q:] ** 2))) + 4e-15 * Lam.shape[0] * float(sv[0])) * scale
+    return U[:, :q] * sv[:q], margin
+
+
+def _price(problem, Lam, *, max_patterns, solver, seed, _patterns, cells, sdp_max, bound,
+           target, rtol, max_nodes, max_work, seeds, stats):
+    """:func:`price` on ``Lam`` as given (no output range reduction)."""
+    act, H0 = problem.activation, problem.H0
     V = factor_range(H0.T)[1] if cells is None else cells[0]
     r = V.shape[1]
     if r == 0:
