@@ -208,7 +208,7 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
           seed: int = 0, _patterns=None, cells=None, sdp_max: int = 32,
           bound: bool = True, target: float = 0.0, rtol: float = 1e-9,
           max_nodes: int = 20_000, max_work: float = np.inf, seeds=None,
-          stats: dict | None = None, reduce: bool = True):
+          stats: dict | None = None):
     """Maximise ``||Lam^T s(H0 u)||_2`` over unit ``u`` (the pricing problem).
 
     Parameters
@@ -238,9 +238,6 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
         reached: a valid, looser bound, method ``"sphere_budget"``), columns ``u`` to seed its
         incumbent (the master's atoms), and a dict filled with ``closed``, ``capped``,
         ``work``, ``n_nodes`` of the search.
-    reduce : bool, default True
-        Price ``Lam`` on its numerical output range (:func:`output_range`); False: on all
-        ``k`` outputs (other candidate columns, the same value).
 
     Returns
     -------
@@ -260,7 +257,7 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
     """
     Lam = np.asarray(Lam, dtype=float).reshape(problem.N, -1)
     margin = 0.0
-    if Lam.shape[1] > 1 and reduce:
+    if Lam.shape[1] > 1:
         Lam, margin = output_range(Lam, problem.H0, problem.activation)
     inner = None if stats is None else {}
     rho, cands, method = _price(problem, Lam, max_patterns=max_patterns, solver=solver,
