@@ -95,7 +95,7 @@ from . import pricing as _pricing
 from .fenchel import supported
 from .pricing import cell_patterns_for, lower_bound, price
 from .refine import refine_directions
-from .restricted_master import RestrictedMaster as _Master
+from .restricted_master import RestrictedMaster
 from .smooth_master import smooth
 
 __all__ = ["solve_column_generation", "price", "lower_bound"]
@@ -434,7 +434,7 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
               best_ub=np.inf, best_lb=-np.inf, info=None, it=0, method=method,
               n_patterns=n_patterns, timed_out=False, refine_time=0.0, capped=False,
               pricing_work=0.0, full_work=0.0)
-    mast = _Master(problem, master, solver)
+    mast = RestrictedMaster(problem, master, solver)
     # one output, cells enumerated: Newton over the directions inside their cells
     refine = problem.k == 1 and cells is not None and smooth(problem.loss)
     # one output with cells: search the promising cells first, bound only when that fails
