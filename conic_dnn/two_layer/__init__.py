@@ -2,7 +2,8 @@
 
 Owns the exact two-layer solve through the cone program (cone_program.py), column generation
 with its restricted group-lasso master and pricing / Fenchel dual bound (column_generation.py,
-restricted_master.py, group_lasso.py, smooth_master.py, pricing.py, refine.py; the
+restricted_master.py, group_lasso.py, smooth_master.py, pricing.py, refine.py,
+refine_outputs.py; the
 hyperplane-arrangement cells and exact per-cell pricing in cells.py; the k > 1 pricing by a
 work-capped branch and bound over output directions in sphere.py), and the verified dual points
 every cone-program lower bound comes from (dual_bound.py). The entry points are

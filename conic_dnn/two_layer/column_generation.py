@@ -22,7 +22,7 @@ Restricted master (:mod:`conic_dnn.two_layer.restricted_master`)
     Its solution is an explicit network (rows
     ``sqrt(||v_j||) u_j`` of ``W_1``, columns ``v_j / sqrt(||v_j||)`` of ``W_2``, zero ``v_j``
     dropped); the UPPER bound is that network's own forward-pass loss.
-Refinement (one output, cells enumerated, smooth loss)
+Refinement (cells enumerated, smooth loss)
     Column generation alone converges linearly in its tail (each round's directions are the
     maximisers for the last round's ``Lambda``). After each master the neurons are refined by
     :func:`conic_dnn.two_layer.refine.refine_directions`: a Newton method over their directions
@@ -30,8 +30,11 @@ Refinement (one output, cells enumerated, smooth loss)
     then a local pricing of each neuron's own cell and its neighbours across its face rows
     (an improving cell moves the neuron off a face or adds one across the kink, and the Newton
     method runs again); the refined network replaces the master's when its forward-pass loss
-    is lower and its directions join the dictionary. It changes only which network is priced:
-    bounds and certificates are computed exactly as for any other network.
+    is lower and its directions join the dictionary. Several outputs:
+    :func:`conic_dnn.two_layer.refine_outputs.refine_outputs`, a Newton method over each
+    neuron's direction (in its cell and face) and output vector, balanced, without the local
+    pricing. It changes only which network is priced: bounds and certificates are computed
+    exactly as for any other network.
 Dual and pricing
     With ``Lambda = -grad C(Z) = 2 (Y - Z) / N`` (N x k), the Lagrangian dual of the problem over
     *all* unit directions is (derivation: minimise ``C(Z) + <Lambda, Z>`` over ``Z``, each
@@ -95,6 +98,7 @@ from . import pricing as _pricing
 from .fenchel import supported
 from .pricing import cell_patterns_for, lower_bound, price
 from .refine import refine_directions
+from .refine_outputs import refine_outputs
 from .restricted_master import RestrictedMaster
 from .smooth_master import smooth
 
@@ -401,9 +405,12 @@ def _price_round(problem, Lam, seed, pricing_kw, search, U=None, atoms=None, bud
 
 def _refined(problem, U, Vm, c, net, ub, keep):
     """The master's network, or its direction-refined version
-    (:func:`~conic_dnn.two_layer.refine.refine_directions`) when that has a lower loss; the
+    (:func:`~conic_dnn.two_layer.refine.refine_directions` for one output,
+    :func:`~conic_dnn.two_layer.refine_outputs.refine_outputs` for several) when that has a
+    lower loss; the
     refined directions join the dictionary (so the next master can use them)."""
-    found = refine_directions(problem, U, Vm, c)
+    found = (refine_directions(problem, U, Vm, c) if problem.k == 1
+             else refine_outputs(problem, U, Vm, c))
     if found is None:
         return net, ub, U, keep
     Ur, Vr, cr = found
@@ -435,8 +442,9 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
               n_patterns=n_patterns, timed_out=False, refine_time=0.0, capped=False,
               pricing_work=0.0, full_work=0.0)
     mast = RestrictedMaster(problem, master, solver)
-    # one output, cells enumerated: Newton over the directions inside their cells
-    refine = problem.k == 1 and cells is not None and smooth(problem.loss)
+    # cells enumerated, smooth loss: Newton over the directions inside their cells (and, for
+    # k > 1, the output vectors)
+    refine = cells is not None and smooth(problem.loss)
     # one output with cells: search the promising cells first, bound only when that fails
     search = False  # measured: the cheap search's columns make convergence slow
     bar, spare, stalls = None, [], 0
