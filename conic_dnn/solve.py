@@ -13,12 +13,13 @@ program (``lam`` is a cvxpy Parameter): a regularisation path without recompilin
 
 ``method="auto"`` at depth 2 picks, by measured cost, the method that certifies fastest
 (:func:`auto_method`): the ``"pattern"`` program for a planar first layer (rank(H0) <= 2,
-exact at any N), for a linear activation and for N <= 4; exact column generation for one
-output (any rank, every built-in loss) while the arrangement has at most
-:data:`conic_dnn.two_layer.column_generation.MAX_CELLS` cells; for several outputs the pattern
+exact at any N), for a linear activation and for N <= 4; column generation (exact pricing
+for one output, any rank, every built-in loss; for several outputs the capped branch and
+bound, a valid bound, certified on most of the benchmark grid) while the arrangement has at
+most :data:`conic_dnn.two_layer.column_generation.MAX_CELLS` cells, followed by the pattern
 program when its estimated time (:func:`pattern_time_estimate`) is at most
-:data:`AUTO_PATTERN_SECONDS`, else column generation (a valid bound), else the ``"lifted"``
-relaxation. With a ``time_limit`` the first choice gets 60 % of it and, if it ends
+:data:`AUTO_PATTERN_SECONDS`; else that pattern program, else the ``"lifted"`` relaxation.
+With a ``time_limit`` the first choice gets 60 % of it and, if it ends
 uncertified, the next method the rest (the better network and the larger valid bound
 are kept; a pattern program only when its estimate fits in what remains). At depth >= 3
 ``"auto"`` uses ``"pattern"`` up to N = 8 and ``"lifted"`` above.
@@ -95,11 +96,9 @@ def auto_method(problem: Problem, solver_options: dict | None = None) -> list[st
         return ["pattern"]
     cg = solver_options is None and _cg_cells(problem)
     fast_pattern = pattern_time_estimate(problem) <= AUTO_PATTERN_SECONDS
-    if cg and problem.k == 1:
+    if cg:  # (k > 1 too since the k > 1 refinement: measured faster than the pattern program)
         return ["column_generation", "pattern"] if fast_pattern else ["column_generation"]
-    if fast_pattern:
-        return ["pattern", "column_generation"] if cg else ["pattern"]
-    return ["column_generation"] if cg else ["lifted"]
+    return ["pattern"] if fast_pattern else ["lifted"]
 
 
 def pattern_program_size(problem: Problem, first_layer: bool = True) -> int:
@@ -373,8 +372,8 @@ def solve_path(problem: Problem, lams, method: str = "auto", solver: str | None 
         Positive, finite regularisation strengths, solved in the order given.
     method, solver, solver_options, tol, polish, force, seed
         As for :func:`solve`. With ``method="column_generation"``, and with ``"auto"`` when
-        :func:`auto_method` puts column generation first (one output, or a pattern program
-        estimated too slow), each ``lam`` is solved independently by :func:`solve` (that
+        :func:`auto_method` puts column generation first (whenever its arrangement can be
+        enumerated), each ``lam`` is solved independently by :func:`solve` (that
         method compiles nothing large); otherwise ``"auto"`` compiles its first choice
         (``"pattern"`` or ``"lifted"``) once.
     progress : bool, default False

@@ -244,8 +244,9 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
         directions in one solve, in units of one exact cell projection (about 50-80 us each
         at N = 8..30); once spent, rounds keep the cheap search and its valid, looser bound.
         ``inf``: no cap (exact pricing every time the search fails, at any cost). Measured on
-        ``benchmarks/pilanci_ergen.py``'s k in {2, 3} grid: the default certifies 15/18 (an
-        uncapped run 18/18, up to 90 s per instance).
+        ``benchmarks/pilanci_ergen.py``'s k in {2, 3} grid (with the k > 1 refinement): the
+        default certifies 17/18 in at most 7 s per instance, 400,000 also 17/18 (up to 15 s),
+        an uncapped run 18/18 (up to 32 s).
     restart : bool, default False
         When the rounds end with a finite bound but no certificate (before the deadline):
         one L-BFGS training of a width ``max(2 N, 8)`` network
@@ -253,9 +254,11 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
         iterations), then a second pass of the rounds whose dictionary starts from its
         first-layer directions and the first pass's neurons; the result keeps the lower
         forward-pass loss and the larger of the two (valid) bounds (``info["restarted"]``).
-        Certified solves are unchanged. Measured on the k in {2, 3}, rank 5, N = 16 instances
-        of ``benchmarks/pilanci_ergen.py`` (3 seeds): 3 of the 9 the first pass leaves open are
-        certified, the other gaps shrink 3-180x, in 1.3-2.3x the time. Off by default: on
+        Certified solves are unchanged. Measured (before the k > 1 refinement, which now
+        certifies most of these in the first pass) on the k in {2, 3}, rank 5, N = 16
+        instances of ``benchmarks/pilanci_ergen.py`` (3 seeds): 3 of the 9 the first pass left
+        open were certified, the other gaps shrank 3-180x, in 1.3-2.3x the time. Off by
+        default: on
         many small uncertified solves it costs about as much (scikit-learn's estimator checks
         of ``ConicNetClassifier``: 1.3x the time with it on).
 

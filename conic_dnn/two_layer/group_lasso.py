@@ -26,8 +26,8 @@ __all__ = ["master_numpy", "master_cvxpy", "MASTER_CLARABEL"]
 #: the dual point and so the certificate. Measured in one process: the cross-entropy grid of
 #: ``benchmarks/output_range.py`` 24/24 certified at 1e-6 against 14/24, in 0.96x the time;
 #: logistic / hinge / Huber (``pilanci_ergen.py``'s losses grid) 12/12 either way, same time;
-#: the squared loss, k in {2, 3} (its multi grid), 15/18 either way in 1.06x the time, so
-#: not used there. Where Clarabel does not reach them, the default solve.
+#: the squared loss, k in {2, 3} (its multi grid, before the k > 1 refinement), 15/18 either
+#: way in 1.06x the time, so not used there. Where Clarabel does not reach them, the default solve.
 MASTER_CLARABEL = {"tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_feas": 1e-11,
                    "tol_ktratio": 1e-9, "max_iter": 400}
 
