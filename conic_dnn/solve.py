@@ -320,6 +320,11 @@ def _solve_auto(problem, solver, solver_options, tol, polish, force, seed, progr
     """Depth 2, ``method="auto"``: the first method of :func:`auto_method`; with a time limit
     it gets 60 % and the next one the rest when it ends uncertified."""
     methods = auto_method(problem, solver_options)
+    if methods[0] == "column_generation":
+        from .two_layer.cone_program import zero_network_is_optimal
+
+        if zero_network_is_optimal(problem):  # large lam: the cone program's closed form
+            methods = ["pattern"]
     if deadline.time_limit is None or len(methods) == 1:
         return _solve_one(problem, methods[0], solver, solver_options, tol, polish, force, seed,
                           progress, deadline)

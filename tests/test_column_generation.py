@@ -321,3 +321,16 @@ def test_user_subclass_of_a_builtin_cost_is_refused(rng):
     p = cd.Problem(rng.normal(size=(5, 2)), rng.normal(size=5), 2, 0.05, loss=Scaled())
     with pytest.raises(ValueError, match="problem.loss: column generation needs a built-in"):
         cd.solve_column_generation(p)
+
+
+@pytest.mark.parametrize("k, bias", [(1, 0.0), (2, 0.0), (2, 1.0)])
+def test_extreme_lam_never_above_the_zero_network(k, bias):
+    """lam = 1e15: the zero network is optimal; column generation returns it certified, its
+    loss C(0) (the forward pass of a network without hidden neurons). Before it was the first
+    incumbent, a failed k = 2 master returned a loss 1.4x C(0), uncertified."""
+    p = _problem(0, 5, 3, bias, k=k, lam=1e15)
+    res = solve_column_generation(p)
+    c0 = p.loss.value(np.zeros_like(p.Y), p.Y)
+    assert res.certified and res.widths == (0,)
+    assert res.objective == pytest.approx(c0, rel=1e-12)
+    assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)

@@ -444,6 +444,10 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
               best_ub=np.inf, best_lb=-np.inf, info=None, it=0, method=method,
               n_patterns=n_patterns, timed_out=False, refine_time=0.0, capped=False,
               pricing_work=0.0, full_work=0.0)
+    # the network without hidden neurons is the first incumbent: a master that fails at an
+    # extreme lam (measured: k = 2, lam = 1e15) cannot return a loss above C(0)
+    zero_net, _ = _network(problem, U[:, :0], np.zeros((0, problem.k)), np.zeros(problem.k))
+    st["best_net"], st["best_ub"] = zero_net, loss_parameters(problem, zero_net.weights)
     mast = RestrictedMaster(problem, master, solver)
     # cells enumerated, smooth loss: Newton over the directions inside their cells (and, for
     # k > 1, the output vectors)

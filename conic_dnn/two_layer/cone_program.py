@@ -282,6 +282,13 @@ def _zero_is_optimal(internal, zero) -> list:
         else []
 
 
+def zero_network_is_optimal(problem) -> bool:
+    """True when the closed-form test of :func:`solve_two_layer` (large ``lam``) proves the
+    network without hidden neurons optimal, so that no program needs to run."""
+    internal, _ = scale_problem(problem)
+    return bool(_zero_is_optimal(internal, _zero_network(internal, None, None)))
+
+
 def _network_from_solution(internal, prog, sol, solver, solver_options, seed):
     rec = recover_neurons(sol, internal.activation, seed=seed)
     Q = prog.cone.Q
