@@ -51,29 +51,36 @@ def _groups(problem, U, v):
     return list(out.values())
 
 
+def face_blocks(problem, pattern, zero):
+    """``(B, M, C)`` of a cell ``pattern`` and its face rows ``zero``: an orthonormal basis
+    ``B`` of the face's span, ``D_P H0 B`` and the cell rows off the face ``S_P H0 B``
+    (``C z >= 0`` keeps ``B z`` on the cell's side); ``B`` has no column at a point."""
+    H0 = problem.H0
+    A0 = H0[zero]
+    if len(A0):
+        _, sv, Vt = np.linalg.svd(A0)
+        rank = int(np.sum(sv > 1e-10 * max(sv.max(initial=0.0), 1e-300)))
+        B = Vt[rank:].T
+    else:
+        B = np.eye(H0.shape[1])
+    D = np.where(pattern, problem.activation.a, problem.activation.b)
+    S = np.where(pattern, 1.0, -1.0)
+    return B, (D[:, None] * H0) @ B, (S[~zero, None] * H0[~zero]) @ B
+
+
 def _setup(problem, groups, cache=None):
     """Face bases, the design ``M`` (with the bias column), the cell constraints ``C x >= 0``
     (block diagonal) and the start ``z``; None when a face is a point. ``cache`` (a dict)
     keeps each (sign, cell, face)'s basis and blocks between the calls of one refinement."""
-    H0 = problem.H0
     cache = {} if cache is None else cache
     Bs, Ms, zs, Cs = [], [], [], []
     for sgn, pat, zero, w in groups:
         key = (float(sgn), pat.tobytes(), zero.tobytes())
         if key not in cache:
-            A0 = H0[zero]
-            if len(A0):
-                _, sv, Vt = np.linalg.svd(A0)
-                rank = int(np.sum(sv > 1e-10 * max(sv.max(initial=0.0), 1e-300)))
-                B = Vt[rank:].T
-            else:
-                B = np.eye(H0.shape[1])
+            B, M, C = face_blocks(problem, pat, zero)
             if B.shape[1] == 0:
                 return None
-            D = np.where(pat, problem.activation.a, problem.activation.b)
-            S = np.where(pat, 1.0, -1.0)
-            # off the face: stay on the cell's side
-            cache[key] = (B, sgn * (D[:, None] * H0) @ B, (S[~zero, None] * H0[~zero]) @ B)
+            cache[key] = (B, sgn * M, C)  # (a sign flip: exact)
         B, Mi, Ci = cache[key]
         Bs.append(B)
         Ms.append(Mi)

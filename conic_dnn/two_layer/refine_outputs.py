@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .refine import face_blocks as _blocks
 from .smooth_master import row_hessians
 
 __all__ = ["refine_outputs"]
@@ -116,22 +117,6 @@ def _neuron(problem, w, o):
     scale = np.maximum(np.linalg.norm(H0, axis=1), 1e-300)
     zero = np.abs(z) <= _FACE_TOL * scale * np.linalg.norm(w)
     return z > 0, zero, w, o
-
-
-def _blocks(problem, pattern, zero):
-    """``(B, M, C)``: the face basis, ``D_P H0 B`` and the cell rows ``S_P H0 B`` off the
-    face (``C z >= 0`` keeps ``B z`` in the closed cell); ``B`` has no column at a point."""
-    H0 = problem.H0
-    A0 = H0[zero]
-    if len(A0):
-        _, sv, Vt = np.linalg.svd(A0)
-        rank = int(np.sum(sv > 1e-10 * max(sv.max(initial=0.0), 1e-300)))
-        B = Vt[rank:].T
-    else:
-        B = np.eye(H0.shape[1])
-    D = np.where(pattern, problem.activation.a, problem.activation.b)
-    S = np.where(pattern, 1.0, -1.0)
-    return B, (D[:, None] * H0) @ B, (S[~zero, None] * H0[~zero]) @ B
 
 
 class _Model:
