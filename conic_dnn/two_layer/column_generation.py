@@ -406,13 +406,13 @@ def _price_round(problem, Lam, seed, pricing_kw, search, U=None, atoms=None, bud
     return price(problem, Lam, seed=seed, **pricing_kw)
 
 
-def _refined(problem, U, Vm, c, net, ub, keep):
+def _refined(problem, U, Vm, c, net, ub, keep, cache=None):
     """The master's network, or its direction-refined version
     (:func:`~conic_dnn.two_layer.refine.refine_directions` for one output,
     :func:`~conic_dnn.two_layer.refine_outputs.refine_outputs` for several) when that has a
     lower loss; the
     refined directions join the dictionary (so the next master can use them)."""
-    found = (refine_directions(problem, U, Vm, c) if problem.k == 1
+    found = (refine_directions(problem, U, Vm, c, cache=cache) if problem.k == 1
              else refine_outputs(problem, U, Vm, c))
     if found is None:
         return net, ub, U, keep
@@ -452,6 +452,7 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
     # cells enumerated, smooth loss: Newton over the directions inside their cells (and, for
     # k > 1, the output vectors)
     refine = cells is not None and smooth(problem.loss)
+    face_cache = {}  # the refinements' face bases and blocks, shared by the rounds
     # one output with cells: search the promising cells first, bound only when that fails
     search = False  # measured: the cheap search's columns make convergence slow
     bar, spare, stalls = None, [], 0
@@ -468,7 +469,7 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
         if refine:
             t0 = time.perf_counter()
             m_seen = U.shape[1]
-            net, ub, U, keep = _refined(problem, U, Vm, c, net, ub, keep)
+            net, ub, U, keep = _refined(problem, U, Vm, c, net, ub, keep, face_cache)
             unseen = U.shape[1] - m_seen
             st["refine_time"] += time.perf_counter() - t0
         if ub < st["best_ub"]:

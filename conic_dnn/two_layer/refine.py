@@ -40,14 +40,19 @@ def _groups(problem, U, v):
     """``[(sign, pattern, face_rows, w)]``: neurons of one cell, output sign and face merged
     (``w = sum |v_j| u_j``)."""
     H0 = problem.H0
-    scale = np.linalg.norm(H0, axis=1)
+    live = np.flatnonzero(v)
+    Z = H0 @ U[:, live]  # (N, J): one product for all neurons
+    zero = np.abs(Z) <= _FACE_TOL * np.maximum(np.linalg.norm(H0, axis=1), 1e-300)[:, None]
+    pos = Z > 0
     out = {}
-    for j in np.flatnonzero(v):
-        z = H0 @ U[:, j]
-        zero = np.abs(z) <= _FACE_TOL * np.maximum(scale, 1e-300)
-        key = (float(np.sign(v[j])), (z > 0).tobytes(), zero.tobytes())
-        g = out.setdefault(key, [np.sign(v[j]), z > 0, zero, np.zeros(H0.shape[1])])
-        g[3] = g[3] + abs(v[j]) * U[:, j]
+    for i, j in enumerate(live):
+        key = (float(np.sign(v[j])), pos[:, i].tobytes(), zero[:, i].tobytes())
+        g = out.get(key)
+        if g is None:
+            out[key] = [np.sign(v[j]), pos[:, i].copy(), zero[:, i].copy(),
+                        abs(v[j]) * U[:, j]]
+        else:
+            g[3] = g[3] + abs(v[j]) * U[:, j]
     return list(out.values())
 
 
@@ -162,18 +167,19 @@ def _newton(problem, M, x, C, cuts, nb, max_steps):
 
 
 def refine_directions(problem, U, V, c, max_steps: int = 30, max_faces: int = 15,
-                      local: bool = True):
+                      local: bool = True, cache: dict | None = None):
     """``(U_new (d', J), V_new (J, 1), c_new)`` or ``None``: the Newton-refined neurons of a
     one-output master solution (``V`` (m, 1), ``c`` (1,)), unit directions in ``U_new``. A
     step that reaches a new face of a cell stops there and the faces are recomputed; with
     ``local``, a stationary point is followed by the local pricing (:func:`_local_moves`) and,
     when it moves a neuron, by another Newton pass (faces and passes: at most ``max_faces``
-    in all)."""
+    in all). ``cache``: a dict kept by the caller between the refinements of one problem
+    (the face bases and blocks of the (sign, cell, face) triples already met)."""
     beta, N = problem.bias, problem.N
     nb = int(beta > 0)
     v = np.asarray(V, dtype=float)[:, 0]
     cval = np.asarray(c, dtype=float)[:1]
-    cache = {}
+    cache = {} if cache is None else cache
     for _ in range(max_faces):
         groups = _groups(problem, U, v)
         if not groups:
