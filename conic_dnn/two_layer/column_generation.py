@@ -32,9 +32,9 @@ Refinement (cells enumerated, smooth loss)
     method runs again); the refined network replaces the master's when its forward-pass loss
     is lower and its directions join the dictionary. Several outputs:
     :func:`conic_dnn.two_layer.refine_outputs.refine_outputs`, a Newton method over each
-    neuron's direction (in its cell and face) and output vector, balanced, without the local
-    pricing. It changes only which network is priced: bounds and certificates are computed
-    exactly as for any other network.
+    neuron's direction (in its cell and face) and output vector, balanced, then the same local
+    pricing along each neuron's output direction. It changes only which network is priced:
+    bounds and certificates are computed exactly as for any other network.
 Dual and pricing
     With ``Lambda = -grad C(Z) = 2 (Y - Z) / N`` (N x k), the Lagrangian dual of the problem over
     *all* unit directions is (derivation: minimise ``C(Z) + <Lambda, Z>`` over ``Z``, each
