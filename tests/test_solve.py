@@ -111,6 +111,37 @@ def test_auto_time_limit_returns_the_best_so_far():
     assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
 
 
+def test_auto_spends_a_time_limit_on_a_capped_pricing(monkeypatch):
+    """k = 2, rank 5, N = 10 with the default pricing budget cut to 3,000 units (so that a
+    small instance is capped: the first pass ends at an absolute gap 8.8e-4): with a time
+    limit, auto runs a second pass with the budget the time left affords and certifies;
+    without one it returns the capped pass (no second pass). Oracles: the forward pass and
+    multi-start training of a wide network (never below the bound)."""
+    from conic_dnn.training.gradient import train_lbfgs
+    from conic_dnn.two_layer import column_generation as cg
+
+    real = cg.solve_column_generation
+
+    def capped(problem, **kw):
+        kw.setdefault("pricing_budget", 3000)
+        return real(problem, **kw)
+
+    monkeypatch.setattr(cg, "PRICING_BUDGET", 3000)
+    monkeypatch.setattr(cg, "solve_column_generation", capped)
+    rng = np.random.default_rng([1, 10, 5])
+    p = cd.Problem(rng.normal(size=(10, 5)), rng.normal(size=(10, 2)), 2, 0.05)
+    first = cd.solve(p)
+    assert not first.certified and first.info["pricing_capped"]
+    assert "budget_pass" not in first.info
+    res = cd.solve(p, time_limit=60)
+    assert res.certified and res.info["budget_pass"]["certified"]
+    assert res.info["budget_pass"]["pricing_budget"] > 3000
+    assert res.objective <= first.objective * (1 + 1e-12)
+    assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
+    trained = train_lbfgs(p, [20], n_starts=3, seed=0, max_iter=3000).objective
+    assert res.lower_bound <= trained * (1 + 1e-9)
+
+
 def test_pattern_time_guard():
     """iris-sized (N = 20, rank 4): the pattern program is estimated above the limit and
     refused with a message naming column generation (it ran 19.5 min when allowed)."""

@@ -245,8 +245,10 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
         at N = 8..30); once spent, rounds keep the cheap search and its valid, looser bound.
         ``inf``: no cap (exact pricing every time the search fails, at any cost). Measured on
         ``benchmarks/pilanci_ergen.py``'s k in {2, 3} grid (with the k > 1 refinement): the
-        default certifies 17/18 in at most 7 s per instance, 400,000 also 17/18 (up to 15 s),
-        an uncapped run 18/18 (up to 32 s).
+        default certifies 17/18 in at most 5 s per instance (before the refinement's local
+        moves: 400,000 also 17/18, up to 15 s; uncapped 18/18, up to 32 s). ``solve(...,
+        time_limit=)`` with ``method="auto"`` follows a capped pass by one with the budget the
+        time left affords (the last instance: certified in 20 s with ``time_limit=60``).
     restart : bool, default False
         When the rounds end with a finite bound but no certificate (before the deadline):
         one L-BFGS training of a width ``max(2 N, 8)`` network
