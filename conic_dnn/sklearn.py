@@ -141,7 +141,7 @@ class ConicNetClassifier(ClassifierMixin, _ConicNetBase):
         where the loss is a likelihood: cross-entropy, and the logistic loss for two classes)
         go through ``solve(method="auto")``: at depth 2 column generation with the loss's
         Fenchel dual bound (``make_moons``, N = 60, two classes, ``lam = 0.01``: logistic
-        certified in 0.2 s, hinge 1.4 s, cross-entropy, two outputs, 2.6 s, its pricing exact:
+        certified in 0.2 s, hinge 0.7 s, cross-entropy, two outputs, 0.4 s, its pricing exact:
         the dual's rows sum to zero, so two classes are priced as one output and C classes
         over C - 1 output dimensions). One output is certified wherever the arrangement's
         cells can be enumerated (``rank [X, bias] <= 4`` up to N of a few hundred); several
