@@ -28,7 +28,9 @@ def _unbounded(rng):
     return cd.Result(objective=1.5, lower_bound=-math.inf, gap=math.inf, certified=False,
                      network=net, covariances=[], history=[2.0, 1.5], status="optimal",
                      solver="CLARABEL", solve_time=0.1, method="alternating/pattern",
-                     info={"sweeps": 4, "arr": np.ones(3)})
+                     info={"sweeps": 4, "arr": np.ones(3),
+                           "budget_pass": {"pricing_budget": math.inf, "certified": False},
+                           "nested_arr": {"a": np.ones(2)}})
 
 
 def test_scipy_aliases_and_rel_gap(solved):
@@ -60,6 +62,9 @@ def test_to_json_is_strict_and_complete(rng, solved):
     assert d["lower_bound"] is None and d["gap"] is None and d["rel_gap"] is None
     assert d["warnings"] == ["ConvergenceWarning: stopped"] and d["nit"] == 4
     assert "covariances" not in d and "arr" not in d["info"]  # no array dumps unless asked
+    # small dicts of plain values are kept (strict: inf -> null), those holding arrays not
+    assert d["info"]["budget_pass"] == {"pricing_budget": None, "certified": False}
+    assert "nested_arr" not in d["info"]
     d = strict_loads(solved.to_json(covariances=True))
     K, G = solved.covariances[0]
     np.testing.assert_array_equal(np.array(d["covariances"][0][0]), K)

@@ -265,11 +265,14 @@ def _relative(gap: float, objective: float) -> float:
 
 
 def _plain(v) -> bool:
-    """True for values that belong in JSON: scalars, strings and short lists of them."""
+    """True for values that belong in JSON: scalars, strings, short lists of them and small
+    string-keyed dicts of such values."""
     if v is None or isinstance(v, (bool, str, int, float, np.integer, np.floating)):
         return True
     if isinstance(v, (list, tuple)):
         return len(v) <= 10_000 and all(_plain(x) for x in v)
+    if isinstance(v, dict):
+        return len(v) <= 100 and all(isinstance(k, str) and _plain(x) for k, x in v.items())
     return False
 
 
