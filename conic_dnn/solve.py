@@ -23,7 +23,7 @@ With a ``time_limit`` the first choice gets 60 % of it and, if it ends
 uncertified, the next method the rest (the better network and the larger valid bound
 are kept; a pattern program only when its estimate fits in what remains); column
 generation whose bound was capped by its pricing budget (several outputs) first spends its
-share on a second pass with the budget the time left affords. At depth >= 3
+share on further passes, from its best network, with the budget the time left affords. At depth >= 3
 ``"auto"`` uses ``"pattern"`` up to N = 8 and ``"lifted"`` above.
 ``"pattern"`` / ``"lifted"`` force one; the pattern program is refused (unless
 ``force=True``) above :data:`MAX_PATTERN_SIZE` block variables or
@@ -304,12 +304,12 @@ def _budget_fallback(problem, method, exc, solver, solver_options, tol, polish, 
 
 
 def _solve_one(problem, method, solver, solver_options, tol, polish, force, seed, progress,
-               deadline):
+               deadline, extend=False):
     if method == "column_generation":
         from .two_layer.column_generation import solve_column_generation
 
         return solve_column_generation(problem, tol=tol, solver=solver, seed=seed,
-                                       progress=progress, deadline=deadline)
+                                       progress=progress, deadline=deadline, extend=extend)
     from .two_layer.cone_program import solve_two_layer
 
     rep = _representation(problem, method, force)
@@ -317,41 +317,12 @@ def _solve_one(problem, method, solver, solver_options, tol, polish, force, seed
                            tol=tol, seed=seed, deadline=deadline)
 
 
-#: With a time limit, the share of the time left that ``auto`` lets a second column-generation
-#: pass spend in its uncapped-search budget (the rest: its masters and refinements).
-AUTO_PRICING_SHARE = 0.5
-
-
-def _column_generation_within(problem, solver, tol, seed, progress, deadline):
-    """Column generation under a time limit: when the default ``pricing_budget`` capped the
-    bound (several outputs) and time is left, a second pass with the budget the time left
-    affords at the first pass's measured work rate (units of work per second of pricing,
-    times :data:`AUTO_PRICING_SHARE` of the seconds left); the better network and the larger
-    (valid) bound are kept (``info["budget_pass"]``)."""
-    from .two_layer.column_generation import PRICING_BUDGET, solve_column_generation
-
-    res = solve_column_generation(problem, tol=tol, solver=solver, seed=seed,
-                                  progress=progress, deadline=deadline)
-    rate = res.info.get("pricing_work", 0.0) / max(res.info.get("pricing_time", 0.0), 1e-3)
-    budget = rate * AUTO_PRICING_SHARE * deadline.remaining()
-    if (res.certified or not res.info.get("pricing_capped") or not np.isfinite(res.lower_bound)
-            or not budget > PRICING_BUDGET):
-        return res
-    more = solve_column_generation(problem, tol=tol, solver=solver, seed=seed,
-                                   progress=progress, deadline=deadline,
-                                   pricing_budget=budget)
-    out = _merge(problem, res, more, tol)
-    out.info["budget_pass"] = {"pricing_budget": float(budget),
-                               "certified": bool(more.certified)}
-    return out
-
-
 def _solve_auto(problem, solver, solver_options, tol, polish, force, seed, progress,
                 deadline):
     """Depth 2, ``method="auto"``: the first method of :func:`auto_method`; with a time limit
     it gets 60 % and the next one the rest when it ends uncertified (column generation, capped
-    by its pricing budget, first spends its share on a larger budget:
-    :func:`_column_generation_within`)."""
+    by its pricing budget, first spends its share on further passes with larger budgets:
+    ``extend``)."""
     methods = auto_method(problem, solver_options)
     if methods[0] == "column_generation":
         from .two_layer.cone_program import zero_network_is_optimal
@@ -367,10 +338,8 @@ def _solve_auto(problem, solver, solver_options, tol, polish, force, seed, progr
         if i > 0 and m == "pattern" and pattern_time_estimate(problem) > deadline.remaining():
             break  # the cone program does not stop between rounds: only if it fits
         try:
-            res = (_column_generation_within(problem, solver, tol, seed, progress, sub)
-                   if m == "column_generation" else
-                   _solve_one(problem, m, solver, solver_options, tol, polish, force, seed,
-                              progress, sub))
+            res = _solve_one(problem, m, solver, solver_options, tol, polish, force, seed,
+                             progress, sub, extend=True)
         except SizeLimitError:
             if best is None and i == len(methods) - 1:
                 raise

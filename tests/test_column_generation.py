@@ -298,6 +298,8 @@ def test_restart_closes_what_the_first_pass_leaves_open():
     assert res.lower_bound <= trained * (1 + 1e-9)
     with pytest.raises(TypeError, match="restart"):
         solve_column_generation(p, restart=1)
+    with pytest.raises(TypeError, match="extend"):
+        solve_column_generation(p, extend=1)
 
 
 @pytest.mark.parametrize("seed", range(4))

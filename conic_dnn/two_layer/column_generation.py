@@ -113,6 +113,10 @@ SEARCH_WORK = 2_000
 #: (k > 1), run only in rounds where the cheap search finds no improving column; once spent,
 #: the rounds keep the cheap search and its valid, looser bound.
 PRICING_BUDGET = 150_000
+#: ``extend``: the share of the seconds left that a further pass may spend in its pricing
+#: budget (at the measured work rate), and the most further passes.
+EXTEND_SHARE = 0.5
+EXTEND_PASSES = 4
 #: Iteration cap of the L-BFGS training whose directions seed the second pass (``restart``).
 RESTART_ITER = 2_000
 EXACT_PRICING = ("rank2", "identity", "cells", "cells_search", "cells_sphere")
@@ -200,7 +204,7 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
                             seed: int = 0, progress: bool = False, master: str = "auto",
                             deadline: Deadline | None = None,
                             pricing_budget: float = PRICING_BUDGET,
-                            restart: bool = False) -> Result:
+                            restart: bool = False, extend: bool = False) -> Result:
     """Solve a depth-2 problem by column generation, with a certified gap.
 
     Parameters
@@ -247,8 +251,9 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
         ``benchmarks/pilanci_ergen.py``'s k in {2, 3} grid (with the k > 1 refinement): the
         default certifies 17/18 in at most 5 s per instance (before the refinement's local
         moves: 400,000 also 17/18, up to 15 s; uncapped 18/18, up to 32 s). ``solve(...,
-        time_limit=)`` with ``method="auto"`` follows a capped pass by one with the budget the
-        time left affords (the last instance: certified in 20 s with ``time_limit=60``).
+        time_limit=)`` with ``method="auto"`` follows a capped pass by further passes from its
+        best network with the budget the time left affords (``extend``; the last instance:
+        certified in 9 s with ``time_limit=10``).
     restart : bool, default False
         When the rounds end with a finite bound but no certificate (before the deadline):
         one L-BFGS training of a width ``max(2 N, 8)`` network
@@ -263,6 +268,15 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
         default: on
         many small uncertified solves it costs about as much (scikit-learn's estimator checks
         of ``ConicNetClassifier``: 1.3x the time with it on).
+    extend : bool, default False
+        With a ``deadline`` that has a time limit: while the bound is capped by the pricing
+        budget (several outputs), uncertified, and time is left, a further pass of the rounds
+        starts from the best network's directions with the budget the time left affords (the
+        measured work rate, units per second of pricing, times :data:`EXTEND_SHARE` of the
+        seconds left); at most :data:`EXTEND_PASSES` passes, stopping when one improves
+        neither bound. Passes merge as for ``restart`` (``info["extend_passes"]``,
+        ``info["pricing_budgets"]``). ``solve(..., time_limit=)`` with ``method="auto"``
+        sets it.
 
     Returns
     -------
@@ -302,6 +316,8 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
     t_start = time.perf_counter()
     if not isinstance(restart, bool):
         raise TypeError(f"restart: expected a bool, got {type(restart).__name__}")
+    if not isinstance(extend, bool):
+        raise TypeError(f"extend: expected a bool, got {type(extend).__name__}")
     args = (problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, progress, master,
             deadline, pricing_budget)
     state = _run(*args)
@@ -311,7 +327,38 @@ def solve_column_generation(problem: Problem, *, tol: float = 1e-6, max_iter: in
             and not state["timed_out"] and not deadline.expired()):
         U0, t_train = _restart_directions(problem, state["best_net"], seed, deadline)
         state = _merged(state, _run(*args, U0=U0), t_train)
+    if extend and deadline.time_limit is not None:
+        state = _extended(problem, state, args, tol, deadline)
     return _finish(problem, state, tol, max_patterns, time.perf_counter() - t_start)
+
+
+def _unit_directions(net):
+    W = net.weights[0]
+    n = np.linalg.norm(W, axis=1)
+    live = n > 1e-9 * max(n.max(initial=0.0), 1e-300)
+    return (W[live] / n[live, None]).T
+
+
+def _extended(problem, state, args, tol, deadline):
+    """Further passes while the bound is capped by the pricing budget (see ``extend``)."""
+    budgets = []
+    for _ in range(EXTEND_PASSES):
+        gap = state["best_ub"] - state["best_lb"]
+        if (gap <= certification_slack(problem, tol, state["best_ub"]) or not state["capped"]
+                or not np.isfinite(state["best_lb"]) or deadline.expired()):
+            break
+        rate = state["pricing_work"] / max(state["pricing_time"], 1e-3)
+        budget = rate * EXTEND_SHARE * deadline.remaining()
+        if not budget > args[-1]:  # (no more than the pass that was capped)
+            break
+        before = (state["best_ub"], state["best_lb"])
+        U0 = _unit_directions(state["best_net"])
+        state = _merged(state, _run(*args[:-1], budget, U0=U0))
+        budgets.append(float(budget))
+        if (state["best_ub"], state["best_lb"]) == before:
+            break
+    state["extend_passes"], state["pricing_budgets"] = len(budgets), budgets
+    return state
 
 
 def _restart_directions(problem, net, seed, deadline):
@@ -320,16 +367,17 @@ def _restart_directions(problem, net, seed, deadline):
     t0 = time.perf_counter()
     trained = train_lbfgs(problem, [max(2 * problem.N, 8)], n_starts=1, seed=seed,
                           max_iter=RESTART_ITER, deadline=deadline).network
-    W = np.vstack([trained.weights[0], net.weights[0]])
-    n = np.linalg.norm(W, axis=1)
-    live = n > 1e-9 * max(n.max(initial=0.0), 1e-300)
-    return (W[live] / n[live, None]).T, time.perf_counter() - t0
+    return (np.hstack([_unit_directions(trained), _unit_directions(net)]),
+            time.perf_counter() - t0)
 
 
-def _merged(st1, st2, t_train):
+def _merged(st1, st2, t_train=None):
     """The state of two passes: the lower upper bound's network, the larger lower bound
-    (both valid), rounds, times and histories summed / concatenated."""
+    (both valid), rounds, times and histories summed / concatenated (``t_train``: the
+    restart's training seconds)."""
     out = dict(st2)
+    if "restart_time" in st1:
+        out["restart_time"] = st1["restart_time"]
     if st1["best_ub"] <= st2["best_ub"]:
         out["best_net"], out["best_ub"] = st1["best_net"], st1["best_ub"]
     if st1["best_lb"] > st2["best_lb"]:  # (the pricing kind of the bound kept)
@@ -341,7 +389,8 @@ def _merged(st1, st2, t_train):
     out["hist_lo"] = st1["hist_lo"] + [max(v, st1["best_lb"]) for v in st2["hist_lo"]]
     out["master"].time += st1["master"].time
     out["master"].fallbacks += st1["master"].fallbacks
-    out["restart_time"] = t_train
+    if t_train is not None:
+        out["restart_time"] = t_train
     return out
 
 
@@ -559,5 +608,7 @@ def _finish(problem, st, tol, max_patterns, elapsed):
               "n_patterns": st["n_patterns"], "master": mast.kind,
               "master_fallbacks": mast.fallbacks, "refine_time": st["refine_time"],
               "pricing_capped": st["capped"], "pricing_work": st["pricing_work"],
-              "restarted": "restart_time" in st, "restart_time": st.get("restart_time", 0.0)},
+              "restarted": "restart_time" in st, "restart_time": st.get("restart_time", 0.0),
+              "extend_passes": st.get("extend_passes", 0),
+              "pricing_budgets": st.get("pricing_budgets", [])},
     )
