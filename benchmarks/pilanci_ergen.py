@@ -20,8 +20,8 @@ fastest of two runs, the same rule for both):
   a trained loss would be a bug); gap distribution, times, how many reached the cap.
 * ``losses``: logistic / hinge / Huber at N = 16..32, rank 2..4: certified gaps, and the bound
   against multi-start training.
-* ``auto``: ``cd.solve(method="auto")`` against each single method on a small grid: who
-  certifies and how fast.
+* ``auto``: ``cd.solve(method="auto")`` against each single method on a small grid (ranks 3
+  and 4, and planar data): who certifies and how fast.
 
 Run ``python benchmarks/pilanci_ergen.py`` (full grid) or ``--quick`` (smoke test).
 """
@@ -74,6 +74,8 @@ def config(quick: bool) -> dict:
               for d, b in ((2, 0.0), (3, 1.0)) for N in (16, 32)]
     auto = [(k, 3, 0.0, N, 0, "mse") for k in (1, 2) for N in (6, 10)]
     auto += [(1, 4, 0.0, 8, 0, "mse"), (1, 4, 0.0, 16, 0, "mse"), (1, 3, 0.0, 16, 0, "logistic")]
+    # planar (rank(H0) = 2, both methods exact)
+    auto += [(1, 2, 0.0, 24, 0, "mse"), (2, 2, 0.0, 16, 0, "mse"), (2, 2, 0.0, 5, 0, "mse")]
     return {"exact": exact, "pe_max_cells": 2500, "multi": multi, "losses": losses,
             "auto": auto, "train_starts": 5, "auto_repeats": 2, "exact_repeats": 2}
 

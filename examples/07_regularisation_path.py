@@ -47,7 +47,7 @@ def main():
     problem = cd.Problem(X, 2.0 * y - 1.0, depth=2, lam=1.0)   # lam is set along the path
 
     t0 = time.perf_counter()
-    path = cd.solve_path(problem, lams)
+    path = cd.solve_path(problem, lams, method="pattern")  # the compiled cone program
     t_path = time.perf_counter() - t0
     t0 = time.perf_counter()
     cg = [cd.solve(problem.replace(lam=lam), method="column_generation") for lam in lams]

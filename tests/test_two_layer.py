@@ -159,7 +159,7 @@ def test_dual_bound_is_rigorous_and_tight(bias, rng):
     assert dual <= ref * (1 + 1e-8) and dual >= ref * (1 - 1e-5)
     assert res.info["dual_pricing"] == "identity"
     p = cd.Problem(X, Y, 2, 0.05, activation="relu", bias=bias)
-    res = cd.solve(p)
+    res = cd.solve(p, method="pattern")  # (auto: column generation, no cone program)
     # with a bias (no independent convex program here): weak duality against the loss of the
     # returned network, a real one (the program value may carry a ridge of the ladder)
     ref = (pilanci_ergen_optimum(X, Y[:, 0], 0.05) if bias == 0 else res.objective)
@@ -229,7 +229,7 @@ def test_ridge_ladder_when_the_first_solve_fails(monkeypatch, rng):
 
     monkeypatch.setattr(layer.LayerProgram, "solve", failing)
     p = _instance(rng, 5, 2, 1, "relu", lam=0.02)
-    res = cd.solve(p)
+    res = cd.solve(p, method="pattern")  # (auto: column generation, no cone program)
     assert res.info["attempts"][0] == ("CLARABEL", "error: forced")
     assert res.info["attempts"][1][0] == "CLARABEL (ridge 1e-06)"
     assert res.info["ridge"] == 1e-6 and res.certified

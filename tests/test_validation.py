@@ -308,8 +308,10 @@ def test_force_and_identity_bypass_the_guard(monkeypatch):
     # output); with solver_options it stays on the cone programs
     assert solve_module.auto_method(_full_rank(11)) == ["column_generation"]
     assert cd.solve(_full_rank(11), method="auto", solver_options={}) == "stub"
-    # ... except for a planar first layer (rank(H0) = 2), where the pattern program is exact
-    assert cd.solve(_full_rank(11, d=2), method="auto") == "stub"
+    # a planar first layer (rank(H0) = 2): column generation first, the exact pattern
+    # program second (its fallback)
+    assert solve_module.auto_method(_full_rank(11, d=2)) == ["column_generation", "pattern"]
+    assert cd.solve(_full_rank(11, d=2), method="pattern") == "stub"
     assert calls == [(11, "pattern"), (11, "pattern"), (11, "lifted"), (11, "pattern")]
 
 
