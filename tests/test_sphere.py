@@ -238,3 +238,28 @@ def test_full_branch_and_bound_only_when_the_search_fails(improving):
         assert stats["full_work"] > 0 and stats["closed"] and method == "cells_sphere"
         assert rho <= 2 * lam * (1 + 1e-9)
         assert cands[0][0] <= ref * (1 + 1e-9)
+
+
+def test_expired_deadline_stops_the_search_with_a_valid_bound():
+    """A deadline that has expired stops the branch and bound before it splits a node, as
+    the work cap does: capped, not closed, only the 2^(k-1) root nodes, its bound above the
+    sampled oracle and above the closed search's value (valid, looser); price() passes it
+    through; an open deadline changes nothing."""
+    from conic_dnn.core.budget import Deadline
+
+    p = _problem(0, 8, 4, 0.0, "relu", k=3)
+    Lam = np.random.default_rng(2).normal(size=(8, 3))
+    V, F, P = cell_patterns_for(p)
+    ref = _oracle(p, Lam, seed=1)
+    gone = Deadline(1e-9)
+    while not gone.expired():
+        pass
+    res = price_sphere(Lam, V, F, 1.0, 0.0, P, deadline=gone)
+    full = price_sphere(Lam, V, F, 1.0, 0.0, P)
+    assert res.capped and not res.closed and res.n_nodes == 2 ** (3 - 1)
+    assert res.rho_upper >= ref and res.rho_upper >= full.rho_upper * (1 - 1e-9)
+    assert res.rho_upper > full.rho_upper * 1.01  # (it stopped: measured 5.96 vs 5.75)
+    rho, _, method = price(p, Lam, max_patterns=10_000, deadline=gone)
+    assert method == "sphere_budget" and rho == res.rho_upper
+    free = price_sphere(Lam, V, F, 1.0, 0.0, P, deadline=Deadline(None))
+    assert free.closed and free.rho_upper == full.rho_upper

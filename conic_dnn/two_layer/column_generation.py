@@ -417,7 +417,7 @@ def _sphere_pricing(problem, cells) -> bool:
 
 
 def _price_round(problem, Lam, seed, pricing_kw, search, U=None, atoms=None, budget=np.inf,
-                 stats=None, search_work=SEARCH_WORK):
+                 stats=None, search_work=SEARCH_WORK, deadline=None):
     """Pricing of one round: with ``search``, the cheap cell search first; the full (bounded)
     pricing when it finds no improving column. ``k > 1`` (branch and bound over output
     directions): first the search capped at ``search_work``, seeded with ``atoms`` (the
@@ -426,7 +426,8 @@ def _price_round(problem, Lam, seed, pricing_kw, search, U=None, atoms=None, bud
     capped at ``budget`` (the work left of the solve's ``pricing_budget``), seeded with the
     atoms and the search's columns. ``stats`` (a dict) gets ``closed``, ``capped`` (of the
     search whose bound is returned), ``work`` (both searches) and ``full_work`` (the full
-    branch and bound's)."""
+    branch and bound's). ``deadline``: the full branch and bound stops when it expires (a
+    valid, looser bound, as at its cap)."""
     improving = 2 * problem.lam * (1 + 1e-6)
 
     def found(cands):
@@ -441,7 +442,8 @@ def _price_round(problem, Lam, seed, pricing_kw, search, U=None, atoms=None, bud
             more = [u for _, u in cands[:8]]
             seeds = more if atoms is None else list(atoms) + more
             rho2, cands2, method2 = price(problem, Lam, seed=seed, max_work=budget,
-                                          seeds=seeds, stats=st, **pricing_kw)
+                                          seeds=seeds, stats=st, deadline=deadline,
+                                          **pricing_kw)
             full = st["work"]
             work += full
             if rho2 <= rho:  # (both valid: the smaller)
@@ -531,7 +533,8 @@ def _run(problem, tol, max_iter, n_init, n_add, max_patterns, solver, seed, prog
         atoms = list(U[:, keep].T) + spare
         rho_up, cands, st["method"] = _price_round(
             problem, Lam, seed + it, pricing_kw, search, U, atoms,
-            pricing_budget - st["full_work"], sph, min(SEARCH_WORK, pricing_budget))
+            pricing_budget - st["full_work"], sph, min(SEARCH_WORK, pricing_budget),
+            deadline)
         if sph:
             st["capped"] = bool(sph["capped"])
             st["pricing_work"] += sph["work"]

@@ -208,7 +208,7 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
           seed: int = 0, _patterns=None, cells=None, sdp_max: int = 32,
           bound: bool = True, target: float = 0.0, rtol: float = 1e-9,
           max_nodes: int = 20_000, max_work: float = np.inf, seeds=None,
-          stats: dict | None = None):
+          stats: dict | None = None, deadline=None):
     """Maximise ``||Lam^T s(H0 u)||_2`` over unit ``u`` (the pricing problem).
 
     Parameters
@@ -238,6 +238,8 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
         reached: a valid, looser bound, method ``"sphere_budget"``), columns ``u`` to seed its
         incumbent (the master's atoms), and a dict filled with ``closed``, ``capped``,
         ``work``, ``n_nodes`` of the search.
+    deadline : conic_dnn.core.budget.Deadline, optional
+        The branch and bound stops when it expires, as at its work cap.
 
     Returns
     -------
@@ -263,7 +265,8 @@ def price(problem: Problem, Lam: np.ndarray, *, max_patterns: int = 256, solver=
     rho, cands, method = _price(problem, Lam, max_patterns=max_patterns, solver=solver,
                                 seed=seed, _patterns=_patterns, cells=cells, sdp_max=sdp_max,
                                 bound=bound, target=target, rtol=rtol, max_nodes=max_nodes,
-                                max_work=max_work, seeds=seeds, stats=inner)
+                                max_work=max_work, seeds=seeds, stats=inner,
+                                deadline=deadline)
     if stats is not None:  # one output left: exact, closed, not charged to the work cap
         stats.update(inner or {"closed": True, "capped": False, "work": 0.0, "n_nodes": 0})
     return rho + margin, cands, method
@@ -290,7 +293,7 @@ def output_range(Lam: np.ndarray, H0: np.ndarray, activation) -> tuple[np.ndarra
 
 
 def _price(problem, Lam, *, max_patterns, solver, seed, _patterns, cells, sdp_max, bound,
-           target, rtol, max_nodes, max_work, seeds, stats):
+           target, rtol, max_nodes, max_work, seeds, stats, deadline=None):
     """:func:`price` on ``Lam`` as given (no output range reduction)."""
     act, H0 = problem.activation, problem.H0
     V = factor_range(H0.T)[1] if cells is None else cells[0]
@@ -322,7 +325,8 @@ def _price(problem, Lam, *, max_patterns, solver, seed, _patterns, cells, sdp_ma
         return rho, cands, ("cells" if bound else "cells_search")
     if Lam.shape[1] <= SPHERE_MAX_K:
         res = price_sphere(Lam, V, F, act.a, act.b, patterns, target=target, rtol=rtol,
-                           max_nodes=max_nodes, max_work=max_work, seeds=seeds)
+                           max_nodes=max_nodes, max_work=max_work, seeds=seeds,
+                           deadline=deadline)
         if stats is not None:
             stats.update(closed=res.closed, capped=res.capped, work=res.work,
                          n_nodes=res.n_nodes)

@@ -263,7 +263,7 @@ def price_sphere(Lam: np.ndarray, V: np.ndarray, F: np.ndarray, a: float, b: flo
                  patterns: np.ndarray, *, target: float = 0.0, rtol: float = 1e-9,
                  max_nodes: int = 20_000, seeds=None, n_exact: int = 8,
                  iters: int = 60, coarse: float = 1e-3,
-                 max_work: float = np.inf) -> SphereResult:
+                 max_work: float = np.inf, deadline=None) -> SphereResult:
     """``rho(Lam) = max_{||u|| = 1} ||Lam^T s(H0 u)||`` by branch and bound over ``w``.
 
     Parameters
@@ -292,6 +292,9 @@ def price_sphere(Lam: np.ndarray, V: np.ndarray, F: np.ndarray, a: float, b: flo
         (``closed=False``, ``capped=True``). The seeding counts against it.
     seeds : iterable of ndarray (N-dim ``u`` in R^{d'}), optional
         Columns to start the incumbent from (e.g. the master's atoms).
+    deadline : conic_dnn.core.budget.Deadline, optional
+        Checked before each node: once expired the search stops as at the work cap (a
+        rigorous, looser bound, ``capped=True``), so a time limit holds within one node.
     n_exact : int
         Exact cell projections per vertex (the cells of largest bound).
     iters : int
@@ -319,7 +322,8 @@ def price_sphere(Lam: np.ndarray, V: np.ndarray, F: np.ndarray, a: float, b: flo
     while heap:
         if -heap[0][0] <= s.tau:
             break
-        if n_nodes >= max_nodes or not s.affordable():
+        if (n_nodes >= max_nodes or not s.affordable()
+                or (deadline is not None and deadline.expired())):
             closed, capped = False, True
             break
         _, _, vids, live, parent = heapq.heappop(heap)
