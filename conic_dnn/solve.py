@@ -102,9 +102,8 @@ def auto_method(problem: Problem, solver_options: dict | None = None) -> list[st
     r = len(factor_range(problem.H0)[0])
     if problem.activation.is_linear or problem.N <= 4:
         return ["pattern"]
-    if r <= 2:  # both exact; measured (one process): column generation 4.6-64x faster for one
-        # output at N = 5-24 and 1.4-17x for several outputs at N = 10-24, the pattern
-        # program faster for several outputs at N = 5 (0.4-0.9x)
+    if r <= 2:  # both exact; measured (one process, lam = 0.05): column generation 4.6-64x
+        # faster for one output at N = 5-24; several outputs: AUTO_PLANAR_CG_MIN_N
         cg = (solver_options is None and _cg_cells(problem)
               and (problem.k == 1 or problem.N >= AUTO_PLANAR_CG_MIN_N))
         return ["column_generation", "pattern"] if cg else ["pattern"]
@@ -331,8 +330,9 @@ def _solve_one(problem, method, solver, solver_options, tol, polish, force, seed
 
 def _solve_auto(problem, solver, solver_options, tol, polish, force, seed, progress,
                 deadline):
-    """Depth 2, ``method="auto"``: the first method of :func:`auto_method`; with a time limit
-    it gets 60 % and the next one the rest when it ends uncertified (column generation, capped
+    """Depth 2, ``method="auto"``: the first method of :func:`auto_method` (on planar data
+    followed, when it ends uncertified, by the exact pattern program); with a time limit it
+    gets 60 % and the next one the rest when it ends uncertified (column generation, capped
     by its pricing budget, first spends its share on further passes with larger budgets:
     ``extend``)."""
     methods = auto_method(problem, solver_options)
@@ -342,8 +342,15 @@ def _solve_auto(problem, solver, solver_options, tol, polish, force, seed, progr
         if zero_network_is_optimal(problem):  # large lam: the cone program's closed form
             methods = ["pattern"]
     if deadline.time_limit is None:
-        return _solve_one(problem, methods[0], solver, solver_options, tol, polish, force, seed,
-                          progress, deadline)
+        res = _solve_one(problem, methods[0], solver, solver_options, tol, polish, force, seed,
+                         progress, deadline)
+        if (methods[1:2] == ["pattern"] and len(factor_range(problem.H0)[0]) <= 2
+                and not res.certified):  # planar: the exact program
+            res = _merge(problem, res, _solve_one(problem, "pattern", solver, solver_options,
+                                                  tol, polish, force, seed, progress,
+                                                  deadline), tol)
+            res.info["auto_methods"] = methods
+        return res
     best = None
     for i, m in enumerate(methods):
         sub = deadline.fraction(0.6) if i < len(methods) - 1 else deadline

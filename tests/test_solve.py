@@ -124,6 +124,26 @@ def test_auto_on_planar_data_certifies_by_column_generation():
     assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
 
 
+def test_auto_on_planar_data_falls_back_to_the_exact_program(monkeypatch):
+    """Planar data, no time limit: when column generation ends uncertified (here cut to one
+    round), auto runs the exact pattern program and keeps the better network and the larger
+    bound: certified, as the pattern program alone is."""
+    from conic_dnn.two_layer import column_generation as cg
+
+    real = cg.solve_column_generation
+
+    def one_round(problem, **kw):
+        return real(problem, **{**kw, "max_iter": 1})
+
+    monkeypatch.setattr(cg, "solve_column_generation", one_round)
+    rng = np.random.default_rng(21)
+    p = cd.Problem(rng.normal(size=(24, 2)), rng.normal(size=(24, 1)), 2, 0.05)
+    assert not cd.solve(p, method="column_generation").certified
+    res = cd.solve(p)
+    assert res.certified and res.info["auto_methods"] == ["column_generation", "pattern"]
+    assert res.network.loss(p) == pytest.approx(res.objective, rel=1e-12)
+
+
 def test_auto_time_limit_returns_the_best_so_far():
     rng = np.random.default_rng(13)
     p = cd.Problem(rng.normal(size=(16, 3)), rng.normal(size=(16, 1)), 2, 0.05)
