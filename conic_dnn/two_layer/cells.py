@@ -242,22 +242,7 @@ def max_projection(F, lam, patterns, a, b, *, eps=1e-13, n_seed=32, iters=60, bo
 
     half = _halfspace_bounds(F, C, S) * (1 + 4e-15 * N)  # tighter: a better seed order
     bound = np.minimum(bound, half)
-    seeds = np.argsort(-half)[:n_seed]
-    # seeds inside their cone (no violated row): the projection is c_P itself, done in one
-    # batch; the others one NNLS each
-    inside = np.all(S[seeds] * (C[seeds] @ F.T) >= 0, axis=1)
-    js = seeds[inside]
-    if len(js):
-        nrm = np.linalg.norm(C[js], axis=1)
-        js, nrm = js[nrm > 0], nrm[nrm > 0]
-        E = C[js] / nrm[:, None]
-        true = np.abs(_act(E @ F.T, a, b) @ lam)
-        solved[js] = True
-        bound[js] = np.minimum(bound[js], nrm * (1 + 4e-15 * N))
-        n_nnls += len(js)
-        cands.extend(zip(true.tolist(), E))
-        best = max(best, float(true.max(initial=0.0)))
-    for j in seeds[~inside]:
+    for j in np.argsort(-half)[:n_seed]:
         solve_exact(j)
     if not bound_wanted:
         cands.sort(key=lambda t: -t[0])

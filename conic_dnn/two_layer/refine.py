@@ -239,22 +239,12 @@ def _local_moves(problem, U, v, c, rtol=1e-9, max_moves=8):
     cands = []
     for j in range(U.shape[1]):
         z = H0 @ U[:, j]
-        zero = np.flatnonzero(np.abs(z) <= _FACE_TOL * scale)
-        if len(zero) == 0:
+        zero = np.abs(z) <= _FACE_TOL * scale
+        if not zero.any():
             continue
-        base = z > 0  # the own cell: the face rows on their non-positive side
-        pats = [(base, True)]
-        for i in zero:  # a neighbour across face row i
-            P = base.copy()
-            P[i] = True
-            pats.append((P, False))
         sgn = np.sign(v[j])
-        for P, own in pats:
-            D = np.where(P, act.a, act.b)
-            cvec = sgn * (H0.T @ (D * Lam))
-            val, e = cone_projection(H0, P, cvec)
-            if val > 2 * lam * (1 + rtol):
-                cands.append((val, j, own, sgn, D, e))
+        cands += [(val, j, own, sgn, D, e)
+                  for val, own, D, e in cells_around(problem, z > 0, zero, sgn * Lam, rtol)]
     if not cands:
         return None
     cands.sort(key=lambda t: -t[0])
@@ -266,14 +256,9 @@ def _local_moves(problem, U, v, c, rtol=1e-9, max_moves=8):
         if slope <= 0:
             continue
         h = row_hessians(loss, Z[:, None], Y)[:, 0, 0]
-        curv = float(a @ (h * a))
-        t = slope / curv if curv > 0 else 1.0
-        for _ in range(30):  # backtracking: a quarter of the first-order decrease (Armijo)
-            fn = loss.value((Z + t * a)[:, None], Y) + 2 * lam * t
-            if fn < f - 0.25 * t * slope:
-                break
-            t *= 0.5
-        else:
+        t = armijo_step(slope, float(a @ (h * a)), f,
+                        lambda t, Z=Z, a=a: loss.value((Z + t * a)[:, None], Y) + 2 * lam * t)
+        if t is None:
             continue
         if own:  # the same cell: w + t e (both in its closed cone: the network moves by t a)
             w = abs(v[j]) * U[:, j] + t * e
@@ -286,3 +271,37 @@ def _local_moves(problem, U, v, c, rtol=1e-9, max_moves=8):
         f = loss.value(Z[:, None], Y)
         moved = True
     return (U, v) if moved else None
+
+
+def cells_around(problem, base, zero, lam_dir, rtol=1e-9):
+    """``[(value, own, D, e)]``: the improving cells around a neuron on a face, for the local
+    moves of both refinements. ``base`` is the neuron's own cell (its face rows ``zero`` on
+    the non-positive side), the others its neighbours across one face row each; each is
+    priced exactly at the one-output dual ``lam_dir`` (N,)
+    (:func:`~conic_dnn.two_layer.cells.cone_projection` of ``H0^T D_P lam_dir``) and kept
+    when its value exceeds ``2 lam (1 + rtol)``; ``D`` its slopes, ``e`` its maximiser."""
+    H0, act = problem.H0, problem.activation
+    pats = [(base, True)]
+    for i in np.flatnonzero(zero):  # a neighbour across face row i
+        P = base.copy()
+        P[i] = True
+        pats.append((P, False))
+    out = []
+    for P, own in pats:
+        D = np.where(P, act.a, act.b)
+        val, e = cone_projection(H0, P, H0.T @ (D * lam_dir))
+        if val > 2 * problem.lam * (1 + rtol):
+            out.append((val, own, D, e))
+    return out
+
+
+def armijo_step(slope, curv, f, value):
+    """The step ``t`` of a local move: the Newton step ``slope / curv`` (1 without
+    curvature), halved until ``value(t) < f - t slope / 4`` (Armijo, a quarter of the
+    first-order decrease); None after 30 halvings."""
+    t = slope / curv if curv > 0 else 1.0
+    for _ in range(30):
+        if value(t) < f - 0.25 * t * slope:
+            return t
+        t *= 0.5
+    return None

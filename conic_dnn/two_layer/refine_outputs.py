@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cells import cone_projection
+from .refine import armijo_step, cells_around
 from .refine import face_blocks as _blocks
 from .smooth_master import row_hessians
 
@@ -307,22 +307,12 @@ def _local_moves(problem, neurons, cval, rtol=1e-9, max_moves=8):
     Lam = -loss.gradient(Z, Y)
     cands = []
     for j, (pat, zero, _w, o) in enumerate(neurons):
-        rows = np.flatnonzero(zero)
-        if len(rows) == 0:
+        if not zero.any():
             continue
         on = o / np.linalg.norm(o)
-        lj = Lam @ on
-        base = pat & ~zero  # the own cell: the face rows on their non-positive side
-        pats = [(base, True)]
-        for i in rows:  # a neighbour across face row i
-            P = base.copy()
-            P[i] = True
-            pats.append((P, False))
-        for P, own in pats:
-            D = np.where(P, act.a, act.b)
-            val, e = cone_projection(H0, P, H0.T @ (D * lj))
-            if val > 2 * lam * (1 + rtol):
-                cands.append((val, j, own, D, e, on))
+        cands += [(val, j, own, D, e, on)
+                  for val, own, D, e in cells_around(problem, pat & ~zero, zero, Lam @ on,
+                                                     rtol)]
     if not cands:
         return None
     cands.sort(key=lambda t: -t[0])
@@ -334,14 +324,9 @@ def _local_moves(problem, neurons, cval, rtol=1e-9, max_moves=8):
         if slope <= 0:
             continue
         h = row_hessians(loss, Z, Y)  # (N, k, k)
-        curv = float(np.einsum("na,nab,nb->", A, h, A))
-        t = slope / curv if curv > 0 else 1.0
-        for _ in range(30):  # backtracking: a quarter of the first-order decrease (Armijo)
-            fn = float(loss.value(Z + t * A, Y)) + 2 * lam * t
-            if fn < f - 0.25 * t * slope:
-                break
-            t *= 0.5
-        else:
+        t = armijo_step(slope, float(np.einsum("na,nab,nb->", A, h, A)), f,
+                        lambda t, Z=Z, A=A: float(loss.value(Z + t * A, Y)) + 2 * lam * t)
+        if t is None:
             continue
         if own:
             _, _, w, o = neurons[j]
